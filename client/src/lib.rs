@@ -1,0 +1,6 @@
+//! Bolide's client crate: the RocketMQ 4.x wire protocol (`protocol`, a pure codec shared
+//! with the servers), the tokio transport (`remoting`), and the client APIs built on them.
+
+pub mod namesrv;
+pub mod protocol;
+pub mod remoting;
