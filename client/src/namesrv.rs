@@ -417,3 +417,26 @@ impl NamesrvClient {
         .map(drop)
     }
 }
+
+/// Splits RocketMQ's name-server list (`ip:port;ip:port`), dropping blanks.
+pub fn parse_namesrv_addrs(list: &str) -> Vec<String> {
+    list.split(';')
+        .map(str::trim)
+        .filter(|addr| !addr.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namesrv_lists_split_on_semicolons() {
+        assert_eq!(
+            parse_namesrv_addrs(" 127.0.0.1:9876; ;127.0.0.1:9877;"),
+            vec!["127.0.0.1:9876".to_owned(), "127.0.0.1:9877".to_owned()]
+        );
+        assert!(parse_namesrv_addrs("").is_empty());
+    }
+}

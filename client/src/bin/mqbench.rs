@@ -34,6 +34,45 @@ struct Cli {
 enum Command {
     /// Route queries (GET_ROUTEINFO_BY_TOPIC) against one name server.
     Route(RouteArgs),
+    /// Act as a test broker towards name servers: register with every one of them, again
+    /// every 30 s, and unregister on exit. Nothing listens at the broker address.
+    Register(RegisterArgs),
+}
+
+#[derive(Parser, Debug)]
+struct RegisterArgs {
+    /// Name servers, `ip:port;ip:port`.
+    #[arg(
+        short = 'n',
+        long = "namesrv",
+        env = "NAMESRV_ADDR",
+        default_value = "127.0.0.1:9876"
+    )]
+    namesrv: String,
+    #[arg(short = 'c', long, default_value = "DefaultCluster")]
+    cluster: String,
+    #[arg(short = 'b', long = "broker-name", default_value = "broker-a")]
+    broker_name: String,
+    #[arg(short = 'a', long = "broker-addr", default_value = "127.0.0.1:10911")]
+    broker_addr: String,
+    /// 0 = master; slaves use 1 and up.
+    #[arg(short = 'i', long = "broker-id", default_value_t = 0)]
+    broker_id: i64,
+    /// Topics the broker carries, comma-separated.
+    #[arg(short = 't', long, default_value = "TopicTest")]
+    topics: String,
+    #[arg(short = 'r', long = "read-queues", default_value_t = 4)]
+    read_queues: i32,
+    #[arg(short = 'w', long = "write-queues", default_value_t = 4)]
+    write_queues: i32,
+    #[arg(short = 'p', long, default_value_t = 6)]
+    perm: i32,
+    /// Send the zlib-compressed body (RocketMQ's compressedRegister).
+    #[arg(long)]
+    compressed: bool,
+    /// Seconds to stay registered; 0 = until Ctrl-C.
+    #[arg(long, default_value_t = 0)]
+    duration: u64,
 }
 
 #[derive(Parser, Debug)]
@@ -76,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the tokio runtime")?;
     match cli.command {
         Command::Route(args) => runtime.block_on(route(args)),
+        Command::Register(args) => runtime.block_on(register(args)),
     }
 }
 
@@ -177,21 +217,28 @@ async fn query_loop(
 #[allow(clippy::print_stdout)]
 async fn report_until_done(args: &RouteArgs, totals: &Totals, started: Instant) {
     let deadline = started + Duration::from_secs(args.duration);
-    let mut last = 0;
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    ticks.tick().await;
+    let mut last_count = 0;
+    let mut last_print = Instant::now();
+    // Check often so `--count` ends promptly; print once a second.
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
     loop {
         ticks.tick().await;
         let queries = totals.queries.load(Ordering::Relaxed);
-        println!(
-            "Query TPS: {} | Total: {} | Failed: {}",
-            queries - last,
-            queries,
-            totals.errors.load(Ordering::Relaxed)
-        );
-        last = queries;
-        let done_by_count = args.count.is_some_and(|limit| queries >= limit);
-        if done_by_count || (args.count.is_none() && Instant::now() >= deadline) {
+        let done = match args.count {
+            Some(limit) => queries >= limit,
+            None => Instant::now() >= deadline,
+        };
+        if last_print.elapsed() >= Duration::from_secs(1) {
+            println!(
+                "Query TPS: {} | Total: {} | Failed: {}",
+                queries - last_count,
+                queries,
+                totals.errors.load(Ordering::Relaxed)
+            );
+            last_count = queries;
+            last_print = Instant::now();
+        }
+        if done {
             return;
         }
     }
@@ -267,4 +314,81 @@ async fn register_fake_broker(
         .await
         .with_context(|| format!("registering a fake broker with {addr} failed"))?;
     Ok(api)
+}
+
+/// Re-registration period of a RocketMQ broker (`registerNameServerPeriod`).
+const REGISTER_PERIOD: Duration = Duration::from_secs(30);
+
+#[allow(clippy::print_stdout)]
+async fn register(args: RegisterArgs) -> anyhow::Result<()> {
+    let addrs = bolide_client::namesrv::parse_namesrv_addrs(&args.namesrv);
+    if addrs.is_empty() {
+        bail!("no name server address in {:?}", args.namesrv);
+    }
+    let api = NamesrvClient::new(
+        Arc::new(RemotingClient::new(ClientConfig::default())),
+        Duration::from_secs(3),
+    );
+    let mut body = RegisterBrokerBody::default();
+    body.topic_config_serialize_wrapper.data_version = DataVersion::new(0);
+    for name in args
+        .topics
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let mut config = TopicConfig::new(name);
+        config.read_queue_nums = args.read_queues;
+        config.write_queue_nums = args.write_queues;
+        config.perm = args.perm;
+        body.topic_config_serialize_wrapper
+            .topic_config_table
+            .insert(name.to_owned(), config);
+    }
+    let header = RegisterBrokerRequestHeader {
+        broker_name: args.broker_name.clone(),
+        broker_addr: args.broker_addr.clone(),
+        cluster_name: args.cluster.clone(),
+        ha_server_addr: args.broker_addr.clone(),
+        broker_id: args.broker_id,
+        compressed: Some(args.compressed),
+        body_crc32: None,
+    };
+    let stop_at = (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
+    loop {
+        for addr in &addrs {
+            match api.register_broker(addr, header.clone(), &body).await {
+                Ok(result) => println!(
+                    "registered {} ({}, id {}) with {addr}; master {:?}",
+                    args.broker_name, args.broker_addr, args.broker_id, result.master_addr
+                ),
+                Err(error) => println!("register with {addr} failed: {error}"),
+            }
+        }
+        let wait = match stop_at {
+            Some(at) => at
+                .saturating_duration_since(Instant::now())
+                .min(REGISTER_PERIOD),
+            None => REGISTER_PERIOD,
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        if stop_at.is_some_and(|at| Instant::now() >= at) {
+            break;
+        }
+    }
+    let unregister = bolide_client::protocol::header::UnregisterBrokerRequestHeader {
+        broker_name: args.broker_name,
+        broker_addr: args.broker_addr,
+        cluster_name: args.cluster,
+        broker_id: args.broker_id,
+    };
+    for addr in &addrs {
+        if let Err(error) = api.unregister_broker(addr, unregister.clone()).await {
+            println!("unregister from {addr} failed: {error}");
+        }
+    }
+    Ok(())
 }
