@@ -107,6 +107,42 @@ impl NamesrvClient {
         })
     }
 
+    /// A request whose answer is a response header.
+    async fn call_for_header<H: CommandHeader>(
+        &self,
+        addr: &str,
+        code: i32,
+        ext_fields: ExtFields,
+        body: Bytes,
+    ) -> Result<H, ClientError> {
+        let response = self.call(addr, code, ext_fields, body).await?;
+        Self::decoded(addr, code, H::from_ext_fields(&response.ext_fields))
+    }
+
+    /// A request whose answer is a body.
+    async fn call_for_body<T>(
+        &self,
+        addr: &str,
+        code: i32,
+        ext_fields: ExtFields,
+        decode: fn(&[u8]) -> Result<T, ProtocolError>,
+    ) -> Result<T, ClientError> {
+        let response = self.call(addr, code, ext_fields, Bytes::new()).await?;
+        Self::decoded(addr, code, decode(&response.body))
+    }
+
+    /// Turns the "nothing there" answer `absent_code` into `Ok(None)`.
+    fn absent_as_none<T>(
+        result: Result<T, ClientError>,
+        absent_code: i32,
+    ) -> Result<Option<T>, ClientError> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(error) if error.response_code() == Some(absent_code) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// GET_ROUTEINFO_BY_TOPIC. `Ok(None)` when the name server knows no such topic.
     pub async fn route(
         &self,
@@ -118,16 +154,10 @@ impl NamesrvClient {
             accept_standard_json_only: None,
         };
         let code = RequestCode::GET_ROUTEINFO_BY_TOPIC;
-        match self
-            .call(addr, code, header.to_ext_fields(), Bytes::new())
-            .await
-        {
-            Ok(response) => {
-                Self::decoded(addr, code, TopicRouteData::decode(&response.body)).map(Some)
-            }
-            Err(error) if error.response_code() == Some(ResponseCode::TOPIC_NOT_EXIST) => Ok(None),
-            Err(error) => Err(error),
-        }
+        let result = self
+            .call_for_body(addr, code, header.to_ext_fields(), TopicRouteData::decode)
+            .await;
+        Self::absent_as_none(result, ResponseCode::TOPIC_NOT_EXIST)
     }
 
     /// REGISTER_BROKER with the body as JSON or zlib-compressed, and its CRC.
@@ -169,14 +199,10 @@ impl NamesrvClient {
         addr: &str,
         header: UnregisterBrokerRequestHeader,
     ) -> Result<(), ClientError> {
-        self.call(
-            addr,
-            RequestCode::UNREGISTER_BROKER,
-            header.to_ext_fields(),
-            Bytes::new(),
-        )
-        .await
-        .map(drop)
+        let code = RequestCode::UNREGISTER_BROKER;
+        self.call(addr, code, header.to_ext_fields(), Bytes::new())
+            .await
+            .map(drop)
     }
 
     /// QUERY_DATA_VERSION: `(changed, the name server's stored version)`.
@@ -187,14 +213,8 @@ impl NamesrvClient {
         data_version: &DataVersion,
     ) -> Result<(bool, Option<DataVersion>), ClientError> {
         let code = RequestCode::QUERY_DATA_VERSION;
-        let response = self
-            .call(
-                addr,
-                code,
-                header.to_ext_fields(),
-                data_version.encode().into(),
-            )
-            .await?;
+        let body = Bytes::from(data_version.encode());
+        let response = self.call(addr, code, header.to_ext_fields(), body).await?;
         let changed = Self::decoded(
             addr,
             code,
@@ -215,18 +235,14 @@ impl NamesrvClient {
 
     pub async fn cluster_info(&self, addr: &str) -> Result<ClusterInfo, ClientError> {
         let code = RequestCode::GET_BROKER_CLUSTER_INFO;
-        let response = self
-            .call(addr, code, ExtFields::new(), Bytes::new())
-            .await?;
-        Self::decoded(addr, code, ClusterInfo::decode(&response.body))
+        self.call_for_body(addr, code, ExtFields::new(), ClusterInfo::decode)
+            .await
     }
 
     pub async fn all_topics(&self, addr: &str) -> Result<TopicList, ClientError> {
         let code = RequestCode::GET_ALL_TOPIC_LIST_FROM_NAMESERVER;
-        let response = self
-            .call(addr, code, ExtFields::new(), Bytes::new())
-            .await?;
-        Self::decoded(addr, code, TopicList::decode(&response.body))
+        self.call_for_body(addr, code, ExtFields::new(), TopicList::decode)
+            .await
     }
 
     pub async fn topics_by_cluster(
@@ -234,14 +250,12 @@ impl NamesrvClient {
         addr: &str,
         cluster: &str,
     ) -> Result<TopicList, ClientError> {
-        let code = RequestCode::GET_TOPICS_BY_CLUSTER;
         let header = GetTopicsByClusterRequestHeader {
             cluster: cluster.to_owned(),
         };
-        let response = self
-            .call(addr, code, header.to_ext_fields(), Bytes::new())
-            .await?;
-        Self::decoded(addr, code, TopicList::decode(&response.body))
+        let code = RequestCode::GET_TOPICS_BY_CLUSTER;
+        self.call_for_body(addr, code, header.to_ext_fields(), TopicList::decode)
+            .await
     }
 
     pub async fn delete_topic(
@@ -254,48 +268,34 @@ impl NamesrvClient {
             topic: topic.to_owned(),
             cluster_name: cluster_name.map(str::to_owned),
         };
-        self.call(
-            addr,
-            RequestCode::DELETE_TOPIC_IN_NAMESRV,
-            header.to_ext_fields(),
-            Bytes::new(),
-        )
-        .await
-        .map(drop)
+        let code = RequestCode::DELETE_TOPIC_IN_NAMESRV;
+        self.call(addr, code, header.to_ext_fields(), Bytes::new())
+            .await
+            .map(drop)
     }
 
     /// WIPE_WRITE_PERM_OF_BROKER: the number of topics whose write permission was removed.
     pub async fn wipe_write_perm(&self, addr: &str, broker_name: &str) -> Result<i32, ClientError> {
-        let code = RequestCode::WIPE_WRITE_PERM_OF_BROKER;
         let header = WipeWritePermOfBrokerRequestHeader {
             broker_name: broker_name.to_owned(),
         };
-        let response = self
-            .call(addr, code, header.to_ext_fields(), Bytes::new())
+        let code = RequestCode::WIPE_WRITE_PERM_OF_BROKER;
+        let response: WipeWritePermOfBrokerResponseHeader = self
+            .call_for_header(addr, code, header.to_ext_fields(), Bytes::new())
             .await?;
-        Self::decoded(
-            addr,
-            code,
-            WipeWritePermOfBrokerResponseHeader::from_ext_fields(&response.ext_fields),
-        )
-        .map(|h| h.wipe_topic_count)
+        Ok(response.wipe_topic_count)
     }
 
     /// ADD_WRITE_PERM_OF_BROKER: the number of topics made writable again.
     pub async fn add_write_perm(&self, addr: &str, broker_name: &str) -> Result<i32, ClientError> {
-        let code = RequestCode::ADD_WRITE_PERM_OF_BROKER;
         let header = AddWritePermOfBrokerRequestHeader {
             broker_name: broker_name.to_owned(),
         };
-        let response = self
-            .call(addr, code, header.to_ext_fields(), Bytes::new())
+        let code = RequestCode::ADD_WRITE_PERM_OF_BROKER;
+        let response: AddWritePermOfBrokerResponseHeader = self
+            .call_for_header(addr, code, header.to_ext_fields(), Bytes::new())
             .await?;
-        Self::decoded(
-            addr,
-            code,
-            AddWritePermOfBrokerResponseHeader::from_ext_fields(&response.ext_fields),
-        )
-        .map(|h| h.add_topic_count)
+        Ok(response.add_topic_count)
     }
 
     pub async fn put_kv_config(
@@ -310,14 +310,10 @@ impl NamesrvClient {
             key: key.to_owned(),
             value: value.to_owned(),
         };
-        self.call(
-            addr,
-            RequestCode::PUT_KV_CONFIG,
-            header.to_ext_fields(),
-            Bytes::new(),
-        )
-        .await
-        .map(drop)
+        let code = RequestCode::PUT_KV_CONFIG;
+        self.call(addr, code, header.to_ext_fields(), Bytes::new())
+            .await
+            .map(drop)
     }
 
     /// GET_KV_CONFIG. `Ok(None)` when the key is absent.
@@ -327,24 +323,15 @@ impl NamesrvClient {
         namespace: &str,
         key: &str,
     ) -> Result<Option<String>, ClientError> {
-        let code = RequestCode::GET_KV_CONFIG;
         let header = GetKvConfigRequestHeader {
             namespace: namespace.to_owned(),
             key: key.to_owned(),
         };
-        match self
-            .call(addr, code, header.to_ext_fields(), Bytes::new())
-            .await
-        {
-            Ok(response) => Self::decoded(
-                addr,
-                code,
-                GetKvConfigResponseHeader::from_ext_fields(&response.ext_fields),
-            )
-            .map(|h| h.value),
-            Err(error) if error.response_code() == Some(ResponseCode::QUERY_NOT_FOUND) => Ok(None),
-            Err(error) => Err(error),
-        }
+        let code = RequestCode::GET_KV_CONFIG;
+        let result: Result<GetKvConfigResponseHeader, _> = self
+            .call_for_header(addr, code, header.to_ext_fields(), Bytes::new())
+            .await;
+        Ok(Self::absent_as_none(result, ResponseCode::QUERY_NOT_FOUND)?.and_then(|h| h.value))
     }
 
     pub async fn delete_kv_config(
@@ -357,14 +344,10 @@ impl NamesrvClient {
             namespace: namespace.to_owned(),
             key: key.to_owned(),
         };
-        self.call(
-            addr,
-            RequestCode::DELETE_KV_CONFIG,
-            header.to_ext_fields(),
-            Bytes::new(),
-        )
-        .await
-        .map(drop)
+        let code = RequestCode::DELETE_KV_CONFIG;
+        self.call(addr, code, header.to_ext_fields(), Bytes::new())
+            .await
+            .map(drop)
     }
 
     /// GET_KVLIST_BY_NAMESPACE. `Ok(None)` when the namespace is empty or absent.
@@ -373,29 +356,21 @@ impl NamesrvClient {
         addr: &str,
         namespace: &str,
     ) -> Result<Option<KvTable>, ClientError> {
-        let code = RequestCode::GET_KVLIST_BY_NAMESPACE;
         let header = GetKvListByNamespaceRequestHeader {
             namespace: namespace.to_owned(),
         };
-        match self
-            .call(addr, code, header.to_ext_fields(), Bytes::new())
-            .await
-        {
-            Ok(response) => Self::decoded(addr, code, KvTable::decode(&response.body)).map(Some),
-            Err(error) if error.response_code() == Some(ResponseCode::QUERY_NOT_FOUND) => Ok(None),
-            Err(error) => Err(error),
-        }
+        let code = RequestCode::GET_KVLIST_BY_NAMESPACE;
+        let result = self
+            .call_for_body(addr, code, header.to_ext_fields(), KvTable::decode)
+            .await;
+        Self::absent_as_none(result, ResponseCode::QUERY_NOT_FOUND)
     }
 
     /// GET_NAMESRV_CONFIG: the effective configuration as properties text.
     pub async fn namesrv_config(&self, addr: &str) -> Result<String, ClientError> {
+        let code = RequestCode::GET_NAMESRV_CONFIG;
         let response = self
-            .call(
-                addr,
-                RequestCode::GET_NAMESRV_CONFIG,
-                ExtFields::new(),
-                Bytes::new(),
-            )
+            .call(addr, code, ExtFields::new(), Bytes::new())
             .await?;
         Ok(String::from_utf8_lossy(&response.body).into_owned())
     }
@@ -407,14 +382,10 @@ impl NamesrvClient {
         properties: &str,
     ) -> Result<(), ClientError> {
         let body = Bytes::copy_from_slice(properties.as_bytes());
-        self.call(
-            addr,
-            RequestCode::UPDATE_NAMESRV_CONFIG,
-            ExtFields::new(),
-            body,
-        )
-        .await
-        .map(drop)
+        let code = RequestCode::UPDATE_NAMESRV_CONFIG;
+        self.call(addr, code, ExtFields::new(), body)
+            .await
+            .map(drop)
     }
 }
 
