@@ -1,5 +1,7 @@
-//! The Bolide broker. A skeleton until the broker issue lands: the store, request processors
-//! and registration come there. Nothing here pretends to serve requests.
+//! The Bolide broker. The store (`store`) is being built; request processing and
+//! registration come with the broker issue, and the binary refuses to start until then.
+
+pub mod store;
 
 /// What the binary says when started, so an operator is never misled into thinking a broker
 /// is running.

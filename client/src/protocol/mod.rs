@@ -12,6 +12,7 @@ pub mod frame;
 pub mod header;
 mod json_header;
 pub mod lenient_json;
+pub mod message;
 pub mod route;
 pub mod topic_config;
 
