@@ -56,9 +56,27 @@ impl DiskUsage {
 }
 
 /// Holds the store directory's exclusive lock until dropped.
-#[derive(Debug)]
 pub struct DirLock {
+    /// The real lock: released by the kernel when the file closes.
     _file: Option<File>,
+    /// A simulated lock's release.
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Debug for DirLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirLock")
+            .field("file", &self._file)
+            .finish()
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
 }
 
 /// The file-system operations the store needs, so tests can swap the disk for a simulation.
@@ -334,7 +352,10 @@ impl FileSystem for RealFileSystem {
         }
         // RocketMQ writes "lock" into the file; harmless and familiar to operators.
         std::io::Write::write_all(&mut file, b"lock")?;
-        Ok(DirLock { _file: Some(file) })
+        Ok(DirLock {
+            _file: Some(file),
+            release: None,
+        })
     }
 }
 
@@ -631,7 +652,14 @@ mod simulation {
                     ),
                 ));
             }
-            Ok(DirLock { _file: None })
+            let state = self.state.clone();
+            let dir = dir.to_owned();
+            Ok(DirLock {
+                _file: None,
+                release: Some(Box::new(move || {
+                    state.lock().locked.remove(&dir);
+                })),
+            })
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::error::{StoreError, StoreResult};
 use super::mapped_file::{FileSystem, SharedFile};
@@ -37,6 +37,8 @@ pub struct MappedFileQueue {
     dir: PathBuf,
     file_size: u64,
     files: RwLock<Vec<Arc<MappedFile>>>,
+    /// Held while a file is created or removed, so two threads never create the same file.
+    allocation: Mutex<()>,
 }
 
 pub fn file_name(start_offset: u64) -> String {
@@ -101,6 +103,7 @@ impl MappedFileQueue {
             dir: dir.to_owned(),
             file_size,
             files: RwLock::new(files),
+            allocation: Mutex::new(()),
         })
     }
 
@@ -153,19 +156,30 @@ impl MappedFileQueue {
         if let Some(existing) = self.find(start_offset) {
             return Ok(existing);
         }
-        let mut files = self.files.write();
-        if let Some(last) = files.last()
-            && last.end_offset() != start_offset
-        {
-            return Err(StoreError::Corrupt {
+        let _allocating = self.allocation.lock();
+        if let Some(existing) = self.find(start_offset) {
+            return Ok(existing);
+        }
+        let file = self.create(start_offset)?;
+        self.push(file)
+    }
+
+    fn check_follows(&self, start_offset: u64) -> StoreResult<()> {
+        match self.files.read().last() {
+            Some(last) if last.end_offset() != start_offset => Err(StoreError::Corrupt {
                 file: self.dir.join(file_name(start_offset)),
                 offset: start_offset,
                 reason: format!(
                     "new file would not follow the last one, which ends at {}",
                     last.end_offset()
                 ),
-            });
+            }),
+            _ => Ok(()),
         }
+    }
+
+    fn create(&self, start_offset: u64) -> StoreResult<Arc<MappedFile>> {
+        self.check_follows(start_offset)?;
         debug_assert_eq!(
             start_offset % self.file_size,
             0,
@@ -176,19 +190,33 @@ impl MappedFileQueue {
             .fs
             .create(&path, self.file_size)
             .map_err(|e| StoreError::io(format!("cannot create {}", path.display()), e))?;
-        let mapped = Arc::new(MappedFile {
+        Ok(Arc::new(MappedFile {
             start_offset,
             path,
             file,
-        });
-        files.push(mapped.clone());
-        Ok(mapped)
+        }))
+    }
+
+    fn push(&self, file: Arc<MappedFile>) -> StoreResult<Arc<MappedFile>> {
+        let mut files = self.files.write();
+        if let Some(last) = files.last()
+            && last.end_offset() != file.start_offset
+        {
+            return Err(StoreError::Corrupt {
+                file: file.path.clone(),
+                offset: file.start_offset,
+                reason: format!("the last file now ends at {}", last.end_offset()),
+            });
+        }
+        files.push(file.clone());
+        Ok(file)
     }
 
     /// Drops everything from `offset` on: removes the files starting at or after it and zeroes
     /// the rest of the file holding it. Used by recovery to cut a torn tail; a mapped file is
     /// never shrunk.
     pub fn truncate_from(&self, offset: u64) -> StoreResult<()> {
+        let _allocating = self.allocation.lock();
         let mut files = self.files.write();
         while let Some(last) = files.last().filter(|f| f.start_offset >= offset).cloned() {
             files.pop();
@@ -221,6 +249,7 @@ impl MappedFileQueue {
 
     /// Removes every file and the directory (a deleted topic's queue).
     pub fn destroy(&self) -> StoreResult<()> {
+        let _allocating = self.allocation.lock();
         self.files.write().clear();
         self.fs
             .remove_dir_all(&self.dir)

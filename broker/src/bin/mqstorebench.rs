@@ -1,0 +1,262 @@
+//! `mqstorebench`: the store's own benchmark, in-process, on a real disk.
+//!
+//! * `mqstorebench append --mode async --writers 1` / `--mode sync --writers 64`: 1 KiB
+//!   appends for `--duration` seconds; prints appends/s, MB/s and (sync) the latency of
+//!   durable acknowledgement as one JSON line.
+//! * `mqstorebench crash --bytes 1073741824`: writes that much and exits without shutting the
+//!   store down (the abort marker stays), as a power loss would leave it.
+//! * `mqstorebench recover [--without-checkpoint]`: opens the store and reports how long
+//!   recovery took; without the checkpoint it re-reads (and CRC-checks) the whole log.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bolide_broker::store::mapped_file::{FileSystem, RealFileSystem};
+use bolide_broker::store::{FlushDiskType, MessageStore, StoreConfig};
+use bolide_client::protocol::message::MessageToStore;
+use clap::{Parser, Subcommand, ValueEnum};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+#[derive(Parser, Debug)]
+#[command(name = "mqstorebench", about = "Bolide store benchmark")]
+struct Cli {
+    /// Store directory (created if missing).
+    #[arg(long, default_value = "/tmp/bolide-storebench")]
+    dir: PathBuf,
+    /// CommitLog file size in bytes.
+    #[arg(long, default_value_t = 1 << 30)]
+    file_size: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Append {
+        #[arg(long, value_enum, default_value_t = Mode::Async)]
+        mode: Mode,
+        #[arg(long, default_value_t = 1)]
+        writers: usize,
+        /// Body bytes per message.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+    },
+    Crash {
+        /// Bytes to write before "losing power".
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
+    Recover {
+        /// Remove the checkpoint first: recovery then re-reads the whole log.
+        #[arg(long)]
+        without_checkpoint: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    Async,
+    Sync,
+}
+
+const MAX_WRITERS: usize = 4096;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = |mode: FlushDiskType| StoreConfig {
+        root_dir: cli.dir.clone(),
+        commit_log_file_size_bytes: cli.file_size,
+        flush_disk_type: mode,
+        ..StoreConfig::default()
+    };
+    match cli.command {
+        Command::Append {
+            mode,
+            writers,
+            size,
+            duration,
+        } => {
+            if writers == 0 || writers > MAX_WRITERS {
+                bail!("--writers must be 1..={MAX_WRITERS}");
+            }
+            let mode = match mode {
+                Mode::Async => FlushDiskType::Async,
+                Mode::Sync => FlushDiskType::Sync,
+            };
+            append(config(mode), writers, size, Duration::from_secs(duration))
+        }
+        Command::Crash { bytes, size } => crash(config(FlushDiskType::Async), bytes, size),
+        Command::Recover { without_checkpoint } => {
+            recover(config(FlushDiskType::Async), without_checkpoint)
+        }
+    }
+}
+
+fn open(config: StoreConfig) -> anyhow::Result<Arc<MessageStore>> {
+    let fs: Arc<dyn FileSystem> = Arc::new(RealFileSystem);
+    let dir = config.root_dir.clone();
+    Ok(Arc::new(MessageStore::open(config, fs).with_context(
+        || format!("cannot open the store in {}", dir.display()),
+    )?))
+}
+
+fn message(body: &[u8], queue_id: i32) -> MessageToStore<'_> {
+    MessageToStore {
+        topic: "BenchmarkTest",
+        queue_id,
+        flag: 0,
+        body,
+        properties: "TAGS\u{1}bench",
+        sysflag: 0,
+        born_timestamp_ms: 1_700_000_000_000,
+        born_host: ([127, 0, 0, 1], 50000).into(),
+        store_host: ([127, 0, 0, 1], 10911).into(),
+        reconsume_times: 0,
+        prepared_transaction_offset: 0,
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn append(
+    config: StoreConfig,
+    writers: usize,
+    size: usize,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let mode = config.flush_disk_type;
+    let store = open(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let appended = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let (store, appended, failed, stop, latencies) = (
+            store.clone(),
+            appended.clone(),
+            failed.clone(),
+            stop.clone(),
+            latencies.clone(),
+        );
+        tasks.push(runtime.spawn(async move {
+            let body = vec![b'x'; size];
+            let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
+            while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                let outcome = match store.put_message(&message(&body, (writer % 8) as i32)) {
+                    Ok(result) => store.wait_durable(result.end_offset).await,
+                    Err(error) => Err(error),
+                };
+                match outcome {
+                    Ok(()) => {
+                        appended.fetch_add(1, Ordering::Relaxed);
+                        if let Some(h) = local.as_mut() {
+                            h.saturating_record(sent.elapsed().as_micros().max(1) as u64);
+                        }
+                    }
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if mode == FlushDiskType::Async && appended.load(Ordering::Relaxed) % 4096 == 0 {
+                    // Let the other writers in now and then on a busy runtime.
+                    tokio::task::yield_now().await;
+                }
+            }
+            if let Some(h) = local {
+                latencies.lock().add(&h).ok();
+            }
+        }));
+    }
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::SeqCst);
+    for task in tasks {
+        runtime.block_on(task)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    store.shutdown().context("shutdown")?;
+    let count = appended.load(Ordering::Relaxed);
+    let record_bytes = store.commit_log_max_offset() as f64 / count.max(1) as f64;
+    let histogram = latencies.lock();
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "benchmark": "store-append",
+            "mode": format!("{mode:?}"),
+            "writers": writers,
+            "body_bytes": size,
+            "appends": count,
+            "failed": failed.load(Ordering::Relaxed),
+            "seconds": elapsed,
+            "appends_per_s": (count as f64 / elapsed).round(),
+            "mb_per_s": (count as f64 * record_bytes / elapsed / 1e6 * 10.0).round() / 10.0,
+            "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": histogram.max() as f64 / 1000.0,
+        })
+    );
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn crash(config: StoreConfig, bytes: u64, size: usize) -> anyhow::Result<()> {
+    let store = open(config)?;
+    let body = vec![b'c'; size];
+    let mut count = 0u64;
+    while store.commit_log_max_offset() < bytes {
+        store.put_message(&message(&body, (count % 8) as i32))?;
+        count += 1;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"benchmark": "store-crash", "appends": count, "bytes": store.commit_log_max_offset()})
+    );
+    // Leave without a shutdown: the abort marker stays, as after a power loss.
+    std::process::exit(0);
+}
+
+#[allow(clippy::print_stdout)]
+fn recover(config: StoreConfig, without_checkpoint: bool) -> anyhow::Result<()> {
+    if without_checkpoint {
+        let path = config.root_dir.join("checkpoint");
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot remove {}", path.display()));
+            }
+        }
+    }
+    let started = Instant::now();
+    let store = open(config)?;
+    let opened = started.elapsed();
+    let report = store.recovery_report().clone();
+    println!(
+        "{}",
+        serde_json::json!({
+            "benchmark": "store-recover",
+            "abnormal": report.abnormal,
+            "without_checkpoint": without_checkpoint,
+            "scanned_from": report.scanned_from,
+            "end_offset": report.end_offset,
+            "records_scanned": report.records_scanned,
+            "recovery_ms": report.duration.as_secs_f64() * 1000.0,
+            "open_ms": opened.as_secs_f64() * 1000.0,
+        })
+    );
+    store.shutdown()?;
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The one dispatch path: a stored record becomes a ConsumeQueue unit and index entries,
+//! whether it was just appended or is being re-read by recovery. ConsumeQueue puts are
+//! idempotent, so recovery may re-dispatch records that already have entries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bolide_client::protocol::message::KEY_SEPARATOR;
+
+use super::commit_log::{DispatchRequest, Dispatcher};
+use super::consume_queue::{ConsumeQueueTable, CqUnit};
+use super::error::StoreResult;
+use super::index::IndexService;
+
+#[derive(Debug)]
+pub struct StoreDispatcher {
+    pub queues: Arc<ConsumeQueueTable>,
+    pub index: Option<Arc<IndexService>>,
+    /// Records below this already have durable index entries (recovery skips them).
+    index_from: AtomicU64,
+}
+
+impl StoreDispatcher {
+    pub fn new(queues: Arc<ConsumeQueueTable>, index: Option<Arc<IndexService>>) -> Self {
+        StoreDispatcher {
+            queues,
+            index,
+            index_from: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set_index_from(&self, physical_offset: u64) {
+        self.index_from.store(physical_offset, Ordering::Relaxed);
+    }
+}
+
+impl Dispatcher for StoreDispatcher {
+    fn dispatch(&self, request: &DispatchRequest<'_>) -> StoreResult<()> {
+        if request.is_consumable() {
+            let queue = self.queues.get_or_create(request.topic, request.queue_id)?;
+            queue.put(
+                request.queue_offset,
+                CqUnit {
+                    commit_log_offset: request.physical_offset,
+                    size: request.size,
+                    tags_code: request.tags_code,
+                },
+            )?;
+        }
+        if let Some(index) = &self.index
+            && request.is_indexable()
+            && request.physical_offset >= self.index_from.load(Ordering::Relaxed)
+            && (request.keys.is_some() || request.uniq_key.is_some())
+        {
+            let keys: Vec<&str> = request
+                .keys
+                .map(|keys| {
+                    keys.split(KEY_SEPARATOR)
+                        .filter(|k| !k.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            index.put(
+                request.topic,
+                &keys,
+                request.uniq_key,
+                request.physical_offset,
+                request.store_timestamp_ms,
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! Torn tails are cut; corruption in the middle stops start-up (unless opted in); a failed
+//! flush poisons the store; a clean shutdown makes the next start a normal recovery.
+
+use super::*;
+use crate::store::StoreError;
+
+/// ASYNC_FLUSH with timers that never fire: only what a test flushes by hand is durable, and
+/// no checkpoint is written.
+fn manual_config() -> StoreConfig {
+    StoreConfig {
+        flush_interval_commit_log_ms: 3_600_000,
+        flush_commit_log_least_pages: 1 << 40,
+        flush_commit_log_thorough_interval_ms: 3_600_000_000,
+        flush_interval_consume_queue_ms: 3_600_000,
+        ..small_config(FlushDiskType::Async)
+    }
+}
+
+/// Writes `count` messages and makes exactly them durable; returns their end offsets.
+fn write_durable(fs: &SimFileSystem, store: &MessageStore, count: usize) -> Vec<(u64, u64)> {
+    let mut spans = Vec::new();
+    for index in 0..count {
+        let body = vec![b'0' + (index % 10) as u8; 200];
+        let result = store.put_message(&message("T", 0, &body, "")).expect("put");
+        spans.push((result.physical_offset, result.end_offset));
+    }
+    flush(fs, 0, spans.last().map_or(0, |s| s.1));
+    spans
+}
+
+fn flush(fs: &SimFileSystem, from: u64, to: u64) {
+    let file = fs
+        .open(&commit_log_path("00000000000000000000"))
+        .expect("open");
+    file.flush_range(from, to).expect("flush");
+}
+
+#[test]
+fn a_half_written_last_record_is_cut() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, manual_config());
+    let spans = write_durable(&fs, &store, 10);
+    let torn = store
+        .put_message(&message("T", 0, &[b'x'; 200], ""))
+        .expect("put");
+    // Half of the eleventh record reached the disk.
+    flush(
+        &fs,
+        torn.physical_offset,
+        torn.physical_offset + u64::from(torn.size) / 2,
+    );
+    let disk = fs.crash();
+    drop(store);
+    let recovered = open(&disk, manual_config());
+    let report = recovered.recovery_report().clone();
+    assert!(report.abnormal);
+    assert_eq!(report.end_offset, spans[9].1);
+    assert_eq!(
+        report.truncated_at.as_ref().map(|t| t.0),
+        Some(torn.physical_offset)
+    );
+    assert_eq!(read_queue(&recovered, "T", 0).len(), 10);
+    let next = recovered
+        .put_message(&message("T", 0, b"next", ""))
+        .expect("append after recovery");
+    assert_eq!((next.queue_offset, next.physical_offset), (10, spans[9].1));
+}
+
+#[test]
+fn a_record_with_only_its_length_written_is_cut() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, manual_config());
+    let spans = write_durable(&fs, &store, 3);
+    let torn = store
+        .put_message(&message("T", 0, &[b'x'; 200], ""))
+        .expect("put");
+    flush(&fs, torn.physical_offset, torn.physical_offset + 2);
+    let disk = fs.crash();
+    drop(store);
+    let recovered = open(&disk, manual_config());
+    assert_eq!(recovered.recovery_report().end_offset, spans[2].1);
+    assert_eq!(read_queue(&recovered, "T", 0).len(), 3);
+}
+
+#[test]
+fn a_zeroed_tail_is_the_end_of_data() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, manual_config());
+    let spans = write_durable(&fs, &store, 5);
+    store
+        .put_message(&message("T", 0, &[b'x'; 200], ""))
+        .expect("put");
+    let disk = fs.crash();
+    drop(store);
+    let recovered = open(&disk, manual_config());
+    assert_eq!(recovered.recovery_report().truncated_at, None);
+    assert_eq!(recovered.recovery_report().end_offset, spans[4].1);
+}
+
+#[test]
+fn a_flipped_byte_in_the_middle_stops_start_up_and_names_the_file() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, small_config(FlushDiskType::Sync));
+    let mut spans = Vec::new();
+    for index in 0..10u8 {
+        let result = store
+            .put_message(&message("T", 0, &[index; 300], ""))
+            .expect("put");
+        spans.push(result);
+    }
+    store.shutdown().expect("clean shutdown");
+    drop(store);
+    let victim = &spans[4];
+    // A byte of the fifth body.
+    fs.corrupt(
+        &commit_log_path("00000000000000000000"),
+        victim.physical_offset + 100,
+        0x40,
+    )
+    .expect("corrupt");
+    let config = small_config(FlushDiskType::Sync);
+    let fs_handle: Arc<dyn FileSystem> = Arc::new(fs.clone());
+    let error = MessageStore::open(config.clone(), fs_handle.clone()).expect_err("must refuse");
+    let text = error.to_string();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{text}");
+    assert!(text.contains("00000000000000000000"), "{text}");
+    assert!(text.contains(&victim.physical_offset.to_string()), "{text}");
+    assert!(text.contains("recoverTruncateCorruptCommitLog"), "{text}");
+    // Nothing was cut by the refusal.
+    assert!(fs.exists(&commit_log_path("00000000000000000000")));
+
+    let opted_in = StoreConfig {
+        truncate_corrupt_commit_log: true,
+        ..config
+    };
+    let store = MessageStore::open(opted_in, fs_handle).expect("opens when opted in");
+    assert_eq!(read_queue(&store, "T", 0).len(), 4);
+    assert_eq!(store.commit_log_max_offset(), victim.physical_offset);
+}
+
+#[test]
+fn a_failed_flush_poisons_the_store() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fs = SimFileSystem::new();
+    let store = open(&fs, small_config(FlushDiskType::Sync));
+    let ok = store
+        .put_message(&message("T", 0, b"fine", ""))
+        .expect("put");
+    runtime
+        .block_on(store.wait_durable(ok.end_offset))
+        .expect("durable");
+    fs.fail_flushes(true);
+    let doomed = store
+        .put_message(&message("T", 0, b"doomed", ""))
+        .expect("append before the failure");
+    let waited = runtime.block_on(store.wait_durable(doomed.end_offset));
+    assert!(matches!(waited, Err(StoreError::Poisoned(_))), "{waited:?}");
+    let refused = store.put_message(&message("T", 0, b"refused", ""));
+    assert!(
+        matches!(refused, Err(StoreError::Poisoned(_))),
+        "{refused:?}"
+    );
+    // A consumer never sees what was never durable.
+    assert_eq!(read_queue(&store, "T", 0).len(), 1);
+    assert!(store.shutdown().is_err(), "shutdown reports the failure");
+}
+
+#[test]
+fn a_clean_shutdown_makes_a_normal_recovery() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, small_config(FlushDiskType::Async));
+    for index in 0..500u32 {
+        let mut body = vec![0u8; 200];
+        body[..4].copy_from_slice(&index.to_be_bytes());
+        store
+            .put_message(&message("T", (index % 4) as i32, &body, ""))
+            .expect("put");
+    }
+    store.shutdown().expect("shutdown");
+    drop(store);
+    assert!(!fs.exists(Path::new("/store/abort")));
+    let reopened = open(&fs, small_config(FlushDiskType::Async));
+    let report = reopened.recovery_report();
+    assert!(!report.abnormal);
+    assert!(
+        report.scanned_from > 0,
+        "normal recovery starts at the last file, not the first"
+    );
+    let total: usize = (0..4).map(|q| read_queue(&reopened, "T", q).len()).sum();
+    assert_eq!(total, 500);
+    assert_eq!(
+        reopened
+            .put_message(&message("T", 0, b"x", ""))
+            .expect("put")
+            .queue_offset,
+        125
+    );
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = StoreConfig {
+        root_dir: dir.path().to_owned(),
+        commit_log_file_size_bytes: 64 * 1024,
+        max_hash_slot_num: 64,
+        max_index_num: 256,
+        ..StoreConfig::default()
+    };
+    let fs: Arc<dyn FileSystem> = Arc::new(crate::store::mapped_file::RealFileSystem);
+    let first = MessageStore::open(config.clone(), fs.clone()).expect("first");
+    let second = MessageStore::open(config, fs).expect_err("second");
+    assert!(second.to_string().contains("lock"), "{second}");
+    drop(first);
+}
