@@ -14,14 +14,16 @@
 //! ```
 //!
 //! The first 24 bytes are Java's layout, so RocketMQ tools reading the file still see their
-//! timestamps. The CRC tells a torn or foreign checkpoint from a good one; recovery then falls
-//! back to scanning the whole log.
+//! timestamps. Each write replaces the file atomically (temporary file, fsync, rename,
+//! directory fsync), so a crash leaves the old checkpoint or the new one; the CRC still tells a
+//! foreign or damaged file from a good one, and recovery then falls back to scanning the whole
+//! log.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::error::{StoreError, StoreResult};
-use super::mapped_file::{FileSystem, SharedFile};
+use super::mapped_file::FileSystem;
 
 pub const CHECKPOINT_FILE_BYTES: u64 = 4096;
 const MARKER: &[u8; 8] = b"BOLIDECP";
@@ -37,10 +39,17 @@ pub struct CheckpointData {
     pub dispatched_durable_offset: u64,
 }
 
-#[derive(Debug)]
 pub struct Checkpoint {
-    file: SharedFile,
+    fs: Arc<dyn FileSystem>,
     path: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl CheckpointData {
@@ -78,46 +87,33 @@ impl CheckpointData {
 }
 
 impl Checkpoint {
-    /// Opens (or creates) the checkpoint; `None` data when new, torn or not Bolide's.
+    /// Reads the checkpoint; `None` data when missing, damaged or not Bolide's.
     pub fn open(
         fs: &Arc<dyn FileSystem>,
         path: &Path,
     ) -> StoreResult<(Self, Option<CheckpointData>)> {
-        let file = if fs.exists(path) {
-            fs.open(path)
-        } else {
-            fs.create(path, CHECKPOINT_FILE_BYTES)
-        }
-        .map_err(|e| StoreError::io(format!("cannot open {}", path.display()), e))?;
-        if file.capacity() < CHECKPOINT_FILE_BYTES {
-            return Err(StoreError::Corrupt {
-                file: path.to_owned(),
-                offset: 0,
-                reason: format!(
-                    "checkpoint has {} bytes, expected {CHECKPOINT_FILE_BYTES}",
-                    file.capacity()
-                ),
-            });
-        }
-        let mut bytes = [0u8; CRC_AT + 4];
-        file.read_at(0, &mut bytes)
+        let bytes = fs
+            .read(path)
             .map_err(|e| StoreError::io(format!("cannot read {}", path.display()), e))?;
-        let data = CheckpointData::decode(&bytes);
+        let data = bytes.and_then(|bytes| {
+            let head: &[u8; CRC_AT + 4] = bytes.get(..CRC_AT + 4)?.try_into().ok()?;
+            CheckpointData::decode(head)
+        });
         Ok((
             Checkpoint {
-                file,
+                fs: fs.clone(),
                 path: path.to_owned(),
             },
             data,
         ))
     }
 
-    /// Writes and flushes the checkpoint.
+    /// Replaces the checkpoint atomically and durably.
     pub fn write(&self, data: &CheckpointData) -> StoreResult<()> {
-        let bytes = data.encode();
-        self.file
-            .write_at(0, &bytes)
-            .and_then(|()| self.file.flush_range(0, CHECKPOINT_FILE_BYTES))
+        let mut bytes = vec![0u8; CHECKPOINT_FILE_BYTES as usize];
+        bytes[..CRC_AT + 4].copy_from_slice(&data.encode());
+        self.fs
+            .write_atomic(&self.path, &bytes)
             .map_err(|e| StoreError::io(format!("cannot write {}", self.path.display()), e))
     }
 }

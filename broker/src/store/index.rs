@@ -26,8 +26,9 @@
 //! * The header is rewritten on every put, so a reopened file describes exactly its entries.
 //! * A time difference is whole seconds, so an entry's store time is only known to lie in
 //!   `[begin + diff·1000, begin + diff·1000 + 999]`. A query matches an entry when that second
-//!   overlaps the asked range (Java compares the second's start only and can miss a message
-//!   stored late in the first second of the range). The caller re-checks every hit anyway.
+//!   overlaps the asked range, so it never misses a record but may return one stored up to
+//!   999 ms before `begin_ms` (Java compares the second's start only and misses records stored
+//!   late in the range's first second). Files are selected with the same tolerance.
 //!
 //! Files are named by creation time `yyyyMMddHHmmssSSS`. Java uses the local wall clock; we use
 //! the store timestamp of the record that opened the file, in UTC, because it needs no time-zone
@@ -834,6 +835,13 @@ mod tests {
         index.query(topic, key, 100, 0, i64::MAX).unwrap()
     }
 
+    /// Indexes `key` of topic T for the record at `offset`.
+    fn put(index: &IndexService, key: &str, offset: u64, store_timestamp_ms: i64) {
+        index
+            .put("T", &[key], None, offset, store_timestamp_ms)
+            .unwrap();
+    }
+
     fn file_bytes(file: &IndexFile) -> Vec<u8> {
         let mut bytes = vec![0u8; file.geometry.file_size_bytes() as usize];
         file.file.read_at(0, &mut bytes).unwrap();
@@ -925,38 +933,28 @@ mod tests {
         );
         let range = index.query("T", "even", 100, T0 + 2000, T0 + 6000).unwrap();
         assert_eq!(range, vec![600, 400, 200]);
-        // Whole-second resolution: a record stored at T0+4700 is in the second T0+4000.., so
-        // a range starting inside that second still finds it.
-        index.put("T", &["late"], None, 5000, T0 + 4_700).unwrap();
-        assert_eq!(
-            index.query("T", "late", 9, T0 + 4_900, T0 + 5_000).unwrap(),
-            vec![5000]
-        );
-        assert!(
-            index
-                .query("T", "late", 9, T0 + 5_000, T0 + 9_000)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            index
-                .query("T", "even", 100, T0 + 20_000, i64::MAX)
-                .unwrap()
-                .is_empty()
-        );
+        // Whole seconds: a record stored at T0+10700 lies in the second starting T0+10000. A
+        // range starting later in that second still finds it (Java would miss it); one starting
+        // at the next second does not.
+        put(&index, "late", 5000, T0 + 10_700);
+        let late = |begin_ms| index.query("T", "late", 9, begin_ms, T0 + 60_000).unwrap();
+        assert_eq!(late(T0 + 10_500), vec![5000]);
+        assert_eq!(late(T0 + 10_999), vec![5000]);
+        assert!(late(T0 + 11_000).is_empty());
+        assert!(late(T0 + 20_000).is_empty());
         assert!(query_all(&index, "T", "missing").is_empty());
         assert!(index.query("T", "even", 0, 0, i64::MAX).unwrap().is_empty());
         assert_eq!(index.end_physical_offset(), 5000);
-        assert_eq!(index.end_timestamp_ms(), T0 + 4_700);
+        assert_eq!(index.end_timestamp_ms(), T0 + 10_700);
     }
 
     #[test]
     fn topics_do_not_mix() {
         let fs = SimFileSystem::new();
         let index = service(&fs, 1, 16); // one slot: every key shares one chain
-        index.put("A", &["k"], None, 1, T0).unwrap();
-        index.put("B", &["k"], None, 2, T0).unwrap();
-        index.put("A", &["k2"], None, 3, T0).unwrap();
+        for (topic, key, offset) in [("A", "k", 1), ("B", "k", 2), ("A", "k2", 3)] {
+            index.put(topic, &[key], None, offset, T0).unwrap();
+        }
         assert_eq!(query_all(&index, "A", "k"), vec![1]);
         assert_eq!(query_all(&index, "B", "k"), vec![2]);
         assert_eq!(query_all(&index, "A", "k2"), vec![3]);
@@ -967,39 +965,31 @@ mod tests {
         let fs = SimFileSystem::new();
         let index = service(&fs, 4, 4); // 3 entries per file
         for i in 0..7u64 {
-            // All at the same millisecond: names must still be unique and ordered.
-            index.put("T", &["k"], None, i * 10, T0).unwrap();
+            // Two files open in the same millisecond: names must still be unique and ordered.
+            let second = [0, 0, 0, 0, 10, 10, 20][i as usize];
+            put(&index, "k", i * 10, T0 + second * 1000);
         }
         let paths = index.file_paths();
-        let names: Vec<_> = paths
-            .iter()
-            .map(|p| p.file_name().unwrap().to_owned())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "20231114221320000",
-                "20231114221320001",
-                "20231114221320002"
-            ]
-        );
-        assert_eq!(query_all(&index, "T", "k"), vec![60, 50, 40, 30, 20, 10, 0]);
-        assert_eq!(
-            index.query("T", "k", 4, 0, i64::MAX).unwrap(),
-            vec![60, 50, 40, 30]
-        );
+        let names: Vec<_> = paths.iter().map(|p| p.file_name().unwrap()).collect();
+        let expected = [
+            "20231114221320000",
+            "20231114221320001",
+            "20231114221340000",
+        ];
+        assert_eq!(names, expected);
+        let all = vec![60, 50, 40, 30, 20, 10, 0];
+        assert_eq!(query_all(&index, "T", "k"), all);
+        assert_eq!(index.query("T", "k", 4, 0, i64::MAX).unwrap(), all[..4]);
+        // Ranges select files by their time span: [T0+5s, T0+15s] is only in the second one.
+        let middle = index.query("T", "k", 9, T0 + 5000, T0 + 15_000).unwrap();
+        assert_eq!(middle, vec![50, 40]);
         let second = index.files.read()[1].file.header();
-        assert_eq!(
-            (second.begin_physical_offset, second.end_physical_offset),
-            (30, 50)
-        );
+        let span = (second.begin_physical_offset, second.end_physical_offset);
+        assert_eq!(span, (30, 50));
         // Reloading finds the same files in the same order.
         let reloaded = service(&fs, 4, 4);
         assert_eq!(reloaded.file_paths(), paths);
-        assert_eq!(
-            query_all(&reloaded, "T", "k"),
-            vec![60, 50, 40, 30, 20, 10, 0]
-        );
+        assert_eq!(query_all(&reloaded, "T", "k"), all);
     }
 
     #[test]
@@ -1007,7 +997,7 @@ mod tests {
         let fs = SimFileSystem::new();
         let index = service(&fs, 4, 4);
         for offset in [10, 20, 10, 20, 30] {
-            index.put("T", &["k"], None, offset, T0).unwrap();
+            put(&index, "k", offset, T0);
         }
         assert_eq!(index.file_paths().len(), 2);
         assert_eq!(query_all(&index, "T", "k"), vec![30, 20, 10]);
@@ -1045,25 +1035,24 @@ mod tests {
     fn a_crash_keeps_flushed_entries() {
         let fs = SimFileSystem::new();
         let index = service(&fs, 8, 16);
-        index.put("T", &["k"], None, 100, T0).unwrap();
+        put(&index, "k", 100, T0);
         index.flush().unwrap();
-        index.put("T", &["k"], None, 200, T0 + 1000).unwrap();
-        index.put("T", &["other"], None, 200, T0 + 1000).unwrap();
+        index
+            .put("T", &["k", "other"], None, 200, T0 + 1000)
+            .unwrap();
         let after = service(&fs.crash(), 8, 16);
         assert_eq!(query_all(&after, "T", "k"), vec![100]);
         assert!(query_all(&after, "T", "other").is_empty());
         assert_eq!(after.end_physical_offset(), 100);
         // Without flushing, even a created file is all zeros after the crash: still loadable.
         let fresh = SimFileSystem::new();
-        service(&fresh, 8, 16)
-            .put("T", &["k"], None, 5, T0)
-            .unwrap();
+        put(&service(&fresh, 8, 16), "k", 5, T0);
         let empty = service(&fresh.crash(), 8, 16);
         assert!(query_all(&empty, "T", "k").is_empty());
         assert_eq!(empty.files.read()[0].file.header().index_count, 1);
         // A failed flush is reported, and a later good one still covers the entries.
         index.flush().unwrap();
-        index.put("T", &["k"], None, 300, T0 + 2000).unwrap();
+        put(&index, "k", 300, T0 + 2000);
         fs.fail_flushes(true);
         assert!(index.flush().is_err());
         fs.fail_flushes(false);
@@ -1115,15 +1104,12 @@ mod tests {
         let fs = SimFileSystem::new();
         let index = service(&fs, 2, 4); // 3 entries per file
         for i in 0..7u64 {
-            index
-                .put(
-                    "T",
-                    &[if i < 5 { "a" } else { "b" }],
-                    None,
-                    i * 10,
-                    T0 + i as i64 * 1000,
-                )
-                .unwrap();
+            put(
+                &index,
+                if i < 5 { "a" } else { "b" },
+                i * 10,
+                T0 + i as i64 * 1000,
+            );
         }
         let paths = index.file_paths();
         assert_eq!(paths.len(), 3);
@@ -1137,8 +1123,8 @@ mod tests {
         assert_eq!(query_all(&index, "T", "a"), vec![30, 20, 10, 0]);
         assert!(query_all(&index, "T", "b").is_empty());
         // Re-dispatching the same records restores the file byte for byte, without duplicates.
-        index.put("T", &["a"], None, 40, T0 + 4000).unwrap();
-        index.put("T", &["b"], None, 50, T0 + 5000).unwrap();
+        put(&index, "a", 40, T0 + 4000);
+        put(&index, "b", 50, T0 + 5000);
         assert_eq!(file_bytes(&index.files.read()[1].file), before);
         assert_eq!(query_all(&index, "T", "a"), vec![40, 30, 20, 10, 0]);
         assert_eq!(query_all(&index, "T", "b"), vec![50]);
@@ -1160,7 +1146,7 @@ mod tests {
         let fs = SimFileSystem::new();
         let index = service(&fs, 4, 4);
         for i in 0..9u64 {
-            index.put("T", &["k"], None, i * 10, T0).unwrap();
+            put(&index, "k", i * 10, T0);
         }
         let paths = index.file_paths();
         assert_eq!(paths.len(), 3); // ends at 20, 50, 80

@@ -216,3 +216,26 @@ fn a_second_store_on_the_same_directory_is_refused() {
     assert!(second.to_string().contains("lock"), "{second}");
     drop(first);
 }
+
+#[test]
+fn writes_are_refused_when_the_disk_is_nearly_full() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, small_config(FlushDiskType::Async));
+    let clock = crate::store::cleanup::RetentionClock::new(0);
+    store
+        .put_message(&message("T", 0, b"before", ""))
+        .expect("put");
+    fs.set_used_percent(95);
+    store.clean_once(&clock).expect("clean");
+    let refused = store.put_message(&message("T", 0, b"refused", ""));
+    assert!(
+        matches!(refused, Err(StoreError::DiskFull { .. })),
+        "{refused:?}"
+    );
+    fs.set_used_percent(50);
+    store.clean_once(&clock).expect("clean");
+    store
+        .put_message(&message("T", 0, b"after", ""))
+        .expect("accepted again");
+    assert_eq!(read_queue(&store, "T", 0).len(), 2);
+}
