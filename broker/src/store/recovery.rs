@@ -61,6 +61,10 @@ pub fn recover(
     };
     let durable_dispatch = checkpoint.map_or(first, |c| c.dispatched_durable_offset.max(first));
     let scanned_from = durable_dispatch - durable_dispatch % file_size;
+    // Index entries from the replay point on are rebuilt exactly, not duplicated.
+    if let Some(index) = &dispatcher.index {
+        index.discard_from(durable_dispatch)?;
+    }
     dispatcher.set_index_from(durable_dispatch);
 
     let mut records = 0u64;
