@@ -566,14 +566,18 @@ impl MessageStore {
         Ok(())
     }
 
-    fn start_checkpoint_thread(&self) -> StoreResult<()> {
-        let worker = CheckpointWorker {
+    fn checkpoint_worker(&self) -> CheckpointWorker {
+        CheckpointWorker {
             commit_log: self.commit_log.clone(),
             dispatcher: self.dispatcher.clone(),
             checkpoint: self.checkpoint.clone(),
             poison: self.poison.clone(),
             last_store_timestamp_ms: self.last_store_timestamp_ms.clone(),
-        };
+        }
+    }
+
+    fn start_checkpoint_thread(&self) -> StoreResult<()> {
+        let worker = self.checkpoint_worker();
         let stop = self.stop.clone();
         let interval = Duration::from_millis(self.config.flush_interval_consume_queue_ms.max(1));
         let flushed = self.flush.offset_reader();
@@ -604,13 +608,7 @@ impl MessageStore {
             }
         }
         self.flush.shutdown()?;
-        let worker = CheckpointWorker {
-            commit_log: self.commit_log.clone(),
-            dispatcher: self.dispatcher.clone(),
-            checkpoint: self.checkpoint.clone(),
-            poison: self.poison.clone(),
-            last_store_timestamp_ms: self.last_store_timestamp_ms.clone(),
-        };
+        let worker = self.checkpoint_worker();
         worker.run_once(self.flush.flushed_offset())?;
         self.poison.check()?;
         let abort = self.config.root_dir.join("abort");
