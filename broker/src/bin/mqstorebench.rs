@@ -7,6 +7,11 @@
 //!   store down (the abort marker stays), as a power loss would leave it.
 //! * `mqstorebench recover [--without-checkpoint]`: opens the store and reports how long
 //!   recovery took; without the checkpoint it re-reads (and CRC-checks) the whole log.
+//! * `mqstorebench limits`: the machine's ceilings the store figures are compared with: how
+//!   fast fresh memory can be touched (every new page-cache page of an append costs that),
+//!   sequential write bandwidth with one final fdatasync (the issue's `dd` figure), and the
+//!   rate of `--group-bytes` writes each followed by fdatasync into a preallocated file, which
+//!   bounds group commit: 64 writers of 1 KiB records never have more than ~72 KiB pending.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +64,11 @@ enum Command {
         #[arg(long)]
         without_checkpoint: bool,
     },
+    Limits {
+        /// Bytes per write in the group-commit ceiling measurement.
+        #[arg(long, default_value_t = 72 * 1024)]
+        group_bytes: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -97,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         Command::Recover { without_checkpoint } => {
             recover(config(FlushDiskType::Async), without_checkpoint)
         }
+        Command::Limits { group_bytes } => limits(&cli.dir, group_bytes),
     }
 }
 
@@ -258,5 +269,81 @@ fn recover(config: StoreConfig, without_checkpoint: bool) -> anyhow::Result<()> 
         })
     );
     store.shutdown()?;
+    Ok(())
+}
+
+/// Touches `bytes` of fresh memory twice; returns (first touch, second touch) in GB/s.
+fn memory_touch(bytes: usize) -> (f64, f64) {
+    let mut buffer = vec![0u8; bytes]; // calloc: pages arrive on first touch
+    let started = Instant::now();
+    for page in buffer.chunks_mut(4096) {
+        page.fill(1);
+    }
+    let first = started.elapsed().as_secs_f64();
+    std::hint::black_box(&buffer);
+    let started = Instant::now();
+    buffer.fill(2);
+    let second = started.elapsed().as_secs_f64();
+    std::hint::black_box(&buffer);
+    (bytes as f64 / first / 1e9, bytes as f64 / second / 1e9)
+}
+
+#[allow(clippy::print_stdout)]
+fn limits(dir: &std::path::Path, group_bytes: usize) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let touches: Vec<(f64, f64)> = (0..3).map(|_| memory_touch(1 << 30)).collect();
+
+    // Sequential bandwidth, as `dd bs=1M count=2048 conv=fdatasync`.
+    let path = dir.join("limits-sequential");
+    let block = vec![0u8; 1 << 20];
+    let started = Instant::now();
+    let mut file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    for _ in 0..2048 {
+        file.write_all(&block)?;
+    }
+    file.sync_data()?;
+    let sequential = 2048.0 * 1048576.0 / started.elapsed().as_secs_f64() / 1e6;
+    drop(file);
+    std::fs::remove_file(&path)?;
+
+    // Group-commit ceiling: write + fdatasync of `group_bytes` at a time, preallocated file.
+    let path = dir.join("limits-group");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, 1 << 30)?;
+    file.sync_all()?;
+    let block = vec![7u8; group_bytes.clamp(512, 1 << 24)];
+    let mut position = 0u64;
+    let mut syncs = 0u64;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) && position + block.len() as u64 <= 1 << 30 {
+        std::os::unix::fs::FileExt::write_all_at(&file, &block, position)?;
+        file.sync_data()?;
+        position += block.len() as u64;
+        syncs += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(&path)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "benchmark": "machine-limits",
+            "fresh_memory_first_touch_gb_per_s": touches.iter().map(|t| (t.0 * 100.0).round() / 100.0).collect::<Vec<_>>(),
+            "memory_retouch_gb_per_s": touches.iter().map(|t| (t.1 * 100.0).round() / 100.0).collect::<Vec<_>>(),
+            "sequential_write_fdatasync_mb_per_s": sequential.round(),
+            "group_bytes": block.len(),
+            "group_syncs_per_s": (syncs as f64 / seconds).round(),
+            "group_sync_us": (seconds / syncs.max(1) as f64 * 1e6).round(),
+            "group_commit_ceiling_mb_per_s": (position as f64 / seconds / 1e6).round(),
+        })
+    );
     Ok(())
 }

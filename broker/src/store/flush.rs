@@ -1,28 +1,39 @@
-//! Flushing the CommitLog, off the async runtime, on one thread.
+//! Flushing the CommitLog, off the async runtime, on one dedicated thread.
 //!
-//! SYNC_FLUSH is group commit: appenders wake the flush thread and await the flushed offset on
-//! a watch channel; each pass flushes everything written so far, so one msync serves every
-//! waiter that arrived meanwhile. No polling: the thread sleeps on a condition variable until
-//! there is something to flush. ASYNC_FLUSH flushes every `flushIntervalCommitLog` when at
-//! least `flushCommitLogLeastPages` pages are dirty, everything every
-//! `flushCommitLogThoroughInterval`, and everything at shutdown.
+//! SYNC_FLUSH is group commit: an appender registers the offset it needs durable and awaits a
+//! one-shot answer; the flush thread flushes everything written so far and answers exactly
+//! the waiters the new durable offset covers (no thundering herd). Before a flush it gathers
+//! briefly (see [`Gather`]) so that a steady set of concurrent writers shares one flush. No
+//! polling: the thread sleeps on a condition variable until there is work. ASYNC_FLUSH
+//! flushes every `flushIntervalCommitLog` when at least `flushCommitLogLeastPages` pages are
+//! dirty, everything every `flushCommitLogThoroughInterval`, and everything at shutdown.
 //!
-//! A failed flush poisons the store: the flushed offset never advances past it (after a failed
+//! One flush thread, not several: flushes of adjacent ranges share their boundary page, so a
+//! second flush waits for the first one's write of that page anyway; measured with two
+//! threads, 64 SYNC_FLUSH writers were 10–15% slower.
+//!
+//! A failed flush poisons the store: the durable offset never advances past it (after a failed
 //! msync the kernel may already have dropped the pages), waiters fail, and writes are refused.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use super::commit_log::CommitLog;
 use super::config::{FlushDiskType, StoreConfig};
 use super::error::{StoreError, StoreResult};
 
 const PAGE_BYTES: u64 = 4096;
+/// How long the peak of pending waiters is collected before it becomes the next target.
+const GATHER_WINDOW: Duration = Duration::from_millis(50);
+/// The longest a SYNC_FLUSH group waits for more waiters: about one flush of this disk, so
+/// waiting never costs more than the flush it saves.
+const GATHER_MAX: Duration = Duration::from_micros(400);
 
 /// The store-wide "a write to disk failed" flag. Once set it stays set until restart.
 #[derive(Debug, Default)]
@@ -51,16 +62,46 @@ impl Poison {
     }
 }
 
-/// What waiters watch.
-#[derive(Debug, Clone, Default)]
-struct Progress {
+type Answer = Result<(), String>;
+
+/// Everything the flush thread and the waiters coordinate on, under one lock.
+#[derive(Debug)]
+struct State {
+    stop: bool,
+    /// Below this offset every byte is durable.
     flushed: u64,
     failed: Option<String>,
+    /// Waiters keyed by (offset they need durable, sequence number).
+    waiters: BTreeMap<(u64, u64), oneshot::Sender<Answer>>,
+    next_waiter: u64,
+    gather: Gather,
+    /// The flush thread sleeps with nothing to flush (appenders must wake it).
+    idle: bool,
 }
 
+/// How many waiters a SYNC_FLUSH group gathers before it is flushed: the most that were
+/// pending at once in the previous window. A flush starts when that many are pending, or
+/// after [`GATHER_MAX`] at most. Without it a steady set of concurrent writers splits into a
+/// group being flushed and a group that arrives just too late for it, and every flush carries
+/// half of them (measured: 64 writers, 36 KB per flush instead of 71 KB, 15–20% fewer
+/// appends/s). One writer alone has a target of one and never waits.
 #[derive(Debug, Default)]
-struct Control {
-    stop: bool,
+struct Gather {
+    target: usize,
+    peak: usize,
+    window_start: Option<Instant>,
+}
+
+impl Gather {
+    fn observe(&mut self, pending: usize, now: Instant) {
+        self.peak = self.peak.max(pending);
+        let start = *self.window_start.get_or_insert(now);
+        if now.duration_since(start) >= GATHER_WINDOW {
+            self.target = self.peak;
+            self.peak = 0;
+            self.window_start = Some(now);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -71,10 +112,10 @@ struct Shared {
     interval: Duration,
     least_bytes: u64,
     thorough_interval: Duration,
+    /// Mirror of `State::flushed` for lock-free readers.
     flushed: AtomicU64,
-    control: Mutex<Control>,
+    state: Mutex<State>,
     wake: Condvar,
-    progress: watch::Sender<Progress>,
 }
 
 #[derive(Debug)]
@@ -91,10 +132,6 @@ impl FlushService {
         config: &StoreConfig,
         flushed: u64,
     ) -> StoreResult<Self> {
-        let (progress, _) = watch::channel(Progress {
-            flushed,
-            failed: None,
-        });
         let shared = Arc::new(Shared {
             commit_log,
             poison,
@@ -103,9 +140,16 @@ impl FlushService {
             least_bytes: config.flush_commit_log_least_pages * PAGE_BYTES,
             thorough_interval: Duration::from_millis(config.flush_commit_log_thorough_interval_ms),
             flushed: AtomicU64::new(flushed),
-            control: Mutex::new(Control::default()),
+            state: Mutex::new(State {
+                stop: false,
+                flushed,
+                failed: None,
+                waiters: BTreeMap::new(),
+                next_waiter: 0,
+                gather: Gather::default(),
+                idle: false,
+            }),
             wake: Condvar::new(),
-            progress,
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -131,8 +175,10 @@ impl FlushService {
 
     /// Tells the flush thread there is new data (SYNC_FLUSH appenders call it).
     pub fn request_flush(&self) {
-        let _control = self.shared.control.lock();
-        self.shared.wake.notify_one();
+        let state = self.shared.state.lock();
+        if state.idle {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Waits until `end_offset` is durable, up to `timeout`.
@@ -140,33 +186,54 @@ impl FlushService {
         if self.flushed_offset() >= end_offset {
             return Ok(());
         }
-        self.request_flush();
-        let mut progress = self.shared.progress.subscribe();
-        let waited = tokio::time::timeout(
-            timeout,
-            progress.wait_for(|p| p.flushed >= end_offset || p.failed.is_some()),
-        )
-        .await;
-        match waited {
-            Err(_elapsed) => Err(StoreError::FlushTimeout {
-                timeout_ms: timeout.as_millis() as u64,
-            }),
-            Ok(Err(_closed)) => Err(StoreError::ShutDown),
-            Ok(Ok(p)) if p.flushed >= end_offset => Ok(()),
-            Ok(Ok(p)) => Err(StoreError::Poisoned(p.failed.clone().unwrap_or_default())),
+        let (key, answer) = {
+            let mut state = self.shared.state.lock();
+            if state.flushed >= end_offset {
+                return Ok(());
+            }
+            if let Some(reason) = &state.failed {
+                return Err(StoreError::Poisoned(reason.clone()));
+            }
+            if state.stop {
+                return Err(StoreError::ShutDown);
+            }
+            let key = (end_offset, state.next_waiter);
+            state.next_waiter += 1;
+            let (tx, rx) = oneshot::channel();
+            state.waiters.insert(key, tx);
+            if state.idle || state.waiters.len() >= state.gather.target {
+                self.shared.wake.notify_one();
+            }
+            (key, rx)
+        };
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(reason))) => Err(StoreError::Poisoned(reason)),
+            Ok(Err(_dropped)) => Err(StoreError::ShutDown),
+            Err(_elapsed) => {
+                self.shared.state.lock().waiters.remove(&key);
+                Err(StoreError::FlushTimeout {
+                    timeout_ms: timeout.as_millis() as u64,
+                })
+            }
         }
     }
 
-    /// Flushes everything and stops the thread.
+    /// Flushes everything and stops the thread. Waiters not covered by then get `ShutDown`.
     pub fn shutdown(&self) -> StoreResult<()> {
         {
-            let mut control = self.shared.control.lock();
-            control.stop = true;
+            let mut state = self.shared.state.lock();
+            state.stop = true;
             self.shared.wake.notify_all();
         }
-        if let Some(thread) = self.thread.lock().take()
-            && thread.join().is_err()
-        {
+        let panicked = match self.thread.lock().take() {
+            Some(thread) => thread.join().is_err(),
+            None => false,
+        };
+        // Dropping the senders answers the remaining waiters with ShutDown.
+        let left = std::mem::take(&mut self.shared.state.lock().waiters);
+        drop(left);
+        if panicked {
             return Err(StoreError::Poisoned("the flush thread panicked".into()));
         }
         self.shared.poison.check()
@@ -176,66 +243,85 @@ impl FlushService {
 impl Shared {
     fn run(&self) {
         let mut last_thorough = Instant::now();
+        let mut gathering_since: Option<Instant> = None;
+        let mut state = self.state.lock();
         loop {
-            let stopping = self.wait_for_work();
+            if state.failed.is_some() {
+                return;
+            }
             let written = self.commit_log.max_offset();
-            let flushed = self.flushed.load(Ordering::Acquire);
-            let dirty = written.saturating_sub(flushed);
-            let due = match self.mode {
-                FlushDiskType::Sync => dirty > 0,
-                FlushDiskType::Async => {
-                    dirty >= self.least_bytes.max(1)
-                        || (dirty > 0 && last_thorough.elapsed() >= self.thorough_interval)
+            let dirty = written.saturating_sub(state.flushed);
+            let due = dirty > 0
+                && (state.stop
+                    || match self.mode {
+                        FlushDiskType::Sync => true,
+                        FlushDiskType::Async => {
+                            dirty >= self.least_bytes.max(1)
+                                || last_thorough.elapsed() >= self.thorough_interval
+                        }
+                    });
+            if due && self.mode == FlushDiskType::Sync && !state.stop {
+                let now = Instant::now();
+                let pending = state.waiters.len();
+                let waited = now.duration_since(*gathering_since.get_or_insert(now));
+                if pending < state.gather.target && waited < GATHER_MAX {
+                    self.wake.wait_for(&mut state, GATHER_MAX - waited);
+                    continue;
                 }
-            };
-            if (due || (stopping && dirty > 0)) && !self.flush(flushed, written) {
-                return;
+                gathering_since = None;
+                state.gather.observe(pending, now);
             }
-            if dirty > 0 && due {
+            if due {
+                let from = state.flushed;
+                drop(state);
+                let outcome = self.commit_log.flush_range(from, written);
                 last_thorough = Instant::now();
+                state = self.state.lock();
+                let answered = match outcome {
+                    Ok(()) => self.finish(&mut state, written),
+                    Err(error) => self.fail(&mut state, error.to_string()),
+                };
+                drop(state);
+                for (sender, answer) in answered {
+                    sender.send(answer).ok();
+                }
+                state = self.state.lock();
+                continue;
             }
-            if stopping {
+            if state.stop {
                 return;
             }
-        }
-    }
-
-    /// Sleeps until there is work (SYNC) or the interval passes (ASYNC). Returns true when
-    /// the service is stopping.
-    fn wait_for_work(&self) -> bool {
-        let mut control = self.control.lock();
-        if control.stop {
-            return true;
-        }
-        match self.mode {
-            FlushDiskType::Sync => {
-                while !control.stop
-                    && self.commit_log.max_offset() <= self.flushed.load(Ordering::Acquire)
-                {
-                    self.wake.wait(&mut control);
+            match self.mode {
+                FlushDiskType::Sync => {
+                    state.idle = true;
+                    self.wake.wait(&mut state);
+                    state.idle = false;
+                }
+                FlushDiskType::Async => {
+                    self.wake.wait_for(&mut state, self.interval);
                 }
             }
-            FlushDiskType::Async => {
-                self.wake.wait_for(&mut control, self.interval);
-            }
         }
-        control.stop
     }
 
-    /// One flush pass. Returns false after a failure (the thread then ends).
-    fn flush(&self, from: u64, to: u64) -> bool {
-        match self.commit_log.flush_range(from, to) {
-            Ok(()) => {
-                self.flushed.store(to, Ordering::Release);
-                self.progress.send_modify(|p| p.flushed = to);
-                true
-            }
-            Err(error) => {
-                let reason = error.to_string();
-                self.poison.set(reason.clone());
-                self.progress.send_modify(|p| p.failed = Some(reason));
-                false
-            }
-        }
+    /// Records everything below `to` as durable and returns the waiters that covers.
+    fn finish(&self, state: &mut State, to: u64) -> Vec<(oneshot::Sender<Answer>, Answer)> {
+        state.flushed = to;
+        self.flushed.store(to, Ordering::Release);
+        let rest = state.waiters.split_off(&(to + 1, 0));
+        std::mem::replace(&mut state.waiters, rest)
+            .into_values()
+            .map(|sender| (sender, Ok(())))
+            .collect()
+    }
+
+    /// Poisons the store and fails every waiter.
+    fn fail(&self, state: &mut State, reason: String) -> Vec<(oneshot::Sender<Answer>, Answer)> {
+        self.poison.set(reason.clone());
+        state.failed = Some(reason.clone());
+        std::mem::take(&mut state.waiters)
+            .into_values()
+            .map(|sender| (sender, Err(reason.clone())))
+            .collect()
     }
 }

@@ -378,6 +378,7 @@ mod simulation {
     #[derive(Debug, Default)]
     struct Faults {
         fail_flushes: AtomicBool,
+        stall_flushes: AtomicBool,
         used_percent: AtomicU64,
     }
 
@@ -411,6 +412,10 @@ mod simulation {
         }
 
         fn flush_range(&self, start: u64, end: u64) -> io::Result<()> {
+            // A stalled device: the flush neither completes nor fails until released.
+            while self.faults.stall_flushes.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             if self.faults.fail_flushes.load(Ordering::SeqCst) {
                 return Err(io::Error::other("simulated flush failure (EIO)"));
             }
@@ -491,6 +496,11 @@ mod simulation {
         /// Makes every later flush fail, as a dying disk does.
         pub fn fail_flushes(&self, fail: bool) {
             self.faults.fail_flushes.store(fail, Ordering::SeqCst);
+        }
+
+        /// Makes data flushes hang until called again with `false`, as a stalled device does.
+        pub fn stall_flushes(&self, stall: bool) {
+            self.faults.stall_flushes.store(stall, Ordering::SeqCst);
         }
 
         /// Sets the disk usage the store sees, in percent.

@@ -169,6 +169,83 @@ fn a_failed_flush_poisons_the_store() {
 }
 
 #[test]
+fn a_stalled_flush_times_out_and_later_waiters_still_succeed() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fs = SimFileSystem::new();
+    let config = StoreConfig {
+        sync_flush_timeout_ms: 100,
+        ..small_config(FlushDiskType::Sync)
+    };
+    let store = open(&fs, config);
+    fs.stall_flushes(true);
+    let stuck = store
+        .put_message(&message("T", 0, b"stuck", ""))
+        .expect("put");
+    let waited = runtime.block_on(store.wait_durable(stuck.end_offset));
+    assert!(
+        matches!(waited, Err(StoreError::FlushTimeout { timeout_ms: 100 })),
+        "{waited:?}"
+    );
+    // Not durable, so not served.
+    assert_eq!(read_queue(&store, "T", 0).len(), 0);
+    fs.stall_flushes(false);
+    let next = store
+        .put_message(&message("T", 0, b"next", ""))
+        .expect("put");
+    runtime
+        .block_on(store.wait_durable(next.end_offset))
+        .expect("durable once the device recovers");
+    assert_eq!(read_queue(&store, "T", 0).len(), 2);
+    store.shutdown().expect("shutdown");
+}
+
+#[test]
+fn many_concurrent_sync_waiters_are_each_answered_once_durable() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fs = SimFileSystem::new();
+    let store = Arc::new(open(&fs, small_config(FlushDiskType::Sync)));
+    let tasks: Vec<_> = (0..64)
+        .map(|writer| {
+            let store = store.clone();
+            runtime.spawn(async move {
+                let mut ends = Vec::new();
+                for index in 0..50 {
+                    let body = format!("w{writer}-{index}");
+                    let appended = store
+                        .put_message(&message("T", writer % 4, body.as_bytes(), ""))
+                        .expect("put");
+                    store
+                        .wait_durable(appended.end_offset)
+                        .await
+                        .expect("durable");
+                    // Acknowledged means durable: the flushed offset covers it already.
+                    assert!(store.flushed_offset() >= appended.end_offset);
+                    ends.push(appended.end_offset);
+                }
+                ends
+            })
+        })
+        .collect();
+    let mut acknowledged = 0;
+    for task in tasks {
+        acknowledged += runtime.block_on(task).expect("writer").len();
+    }
+    assert_eq!(acknowledged, 64 * 50);
+    let served: usize = (0..4)
+        .map(|queue| read_queue(&store, "T", queue).len())
+        .sum();
+    assert_eq!(served, 64 * 50);
+    store.shutdown().expect("shutdown");
+}
+
+#[test]
 fn a_clean_shutdown_makes_a_normal_recovery() {
     let fs = SimFileSystem::new();
     let store = open(&fs, small_config(FlushDiskType::Async));
