@@ -1,9 +1,18 @@
-//! The Bolide broker. The store (`store`) is being built; request processing and
-//! registration come with the broker issue, and the binary refuses to start until then.
+//! The Bolide broker: RocketMQ 4.x request processing over Bolide's store.
+//!
+//! A library with a thin `main`: `server::run` serves bound listeners until shutdown, so tests
+//! start real brokers in-process on port 0.
 
+pub mod cli;
+pub mod client_manager;
+pub mod config;
+pub mod consumer_offset;
+pub mod long_polling;
+pub mod namesrv_register;
+pub mod persist;
+pub mod processor;
+pub mod schedule;
+pub mod server;
 pub mod store;
-
-/// What the binary says when started, so an operator is never misled into thinking a broker
-/// is running.
-pub const NOT_IMPLEMENTED: &str =
-    "mqbroker: the Bolide broker is not implemented yet; only the name server runs in this version";
+pub mod subscription_group;
+pub mod topic_config;

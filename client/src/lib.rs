@@ -2,5 +2,7 @@
 //! with the servers), the tokio transport (`remoting`), and the client APIs built on them.
 
 pub mod namesrv;
+pub mod process;
+pub mod properties;
 pub mod protocol;
 pub mod remoting;

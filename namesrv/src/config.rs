@@ -9,12 +9,9 @@
 //! The same key names go back out in [`NamesrvConfig::to_properties`], the body of
 //! GET_NAMESRV_CONFIG and the output of `mqnamesrv -p`.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use java_properties::{LineContent, PropertiesError, PropertiesIter};
+use bolide_client::properties::{self, ReadError, expand_home, home_dir, location};
 use thiserror::Error;
 
 /// Keys that UPDATE_NAMESRV_CONFIG may change on a running server.
@@ -92,18 +89,10 @@ pub enum ConfigError {
     },
     #[error("unknown key '{key}'")]
     UnknownKey { key: String },
-    #[error("cannot read {}: {source}", path.display())]
-    Unreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: malformed properties: {}", location(path, *line), describe(source))]
-    Malformed {
-        path: PathBuf,
-        line: Option<usize>,
-        source: PropertiesError,
-    },
-    #[error("{}: {source}", location(path, Some(*line)))]
+    /// The file is missing or is not valid properties text.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{}: {source}", location(path.display(), Some(*line)))]
     AtLine {
         path: PathBuf,
         line: usize,
@@ -171,34 +160,12 @@ impl NamesrvConfig {
     /// Reads a properties file over the defaults. Returns the configuration and warnings (unknown
     /// keys, ignored keys, repeated keys), each naming the file and line.
     pub fn load(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
-        let file = File::open(path).map_err(|source| ConfigError::Unreadable {
-            path: path.to_owned(),
-            source,
-        })?;
+        let entries = properties::read_file(path)?;
         let mut config = Self::default();
         let mut warnings = Vec::new();
-        // Java's Properties lets a later line override an earlier one; say so, since it is
-        // usually an editing accident.
-        let mut first_seen: HashMap<String, usize> = HashMap::new();
-        for line in PropertiesIter::new(BufReader::new(file)) {
-            let line = line.map_err(|source| ConfigError::Malformed {
-                path: path.to_owned(),
-                line: source.line_number(),
-                source,
-            })?;
-            let number = line.line_number();
-            let LineContent::KVPair(key, value) = line.consume_content() else {
-                continue;
-            };
-            if let Some(first) = first_seen.get(&key) {
-                warnings.push(format!(
-                    "{}: {key} repeats line {first}; the later value wins",
-                    location(path, Some(number))
-                ));
-            } else {
-                first_seen.insert(key.clone(), number);
-            }
-            if let Some(warning) = config.apply_line(path, number, &key, &value)? {
+        for entry in entries {
+            warnings.extend(entry.repeat_warning(path.display()));
+            if let Some(warning) = config.apply_line(path, entry.line, &entry.key, &entry.value)? {
                 warnings.push(warning);
             }
         }
@@ -213,7 +180,7 @@ impl NamesrvConfig {
         key: &str,
         value: &str,
     ) -> Result<Option<String>, ConfigError> {
-        let here = location(path, Some(line));
+        let here = location(path.display(), Some(line));
         if IGNORED_KEYS.contains(&key) {
             return Ok(Some(format!(
                 "{here}: {key} is a RocketMQ key that Bolide accepts and ignores"
@@ -236,7 +203,7 @@ impl NamesrvConfig {
     /// escaped so that [`NamesrvConfig::load`] (and Java's `Properties.load`) reads them back.
     /// `rocketmqHome` is left out when unset, as Java leaves out null values.
     pub fn to_properties(&self) -> String {
-        let mut entries = vec![
+        let mut entries: Vec<(&str, String)> = vec![
             ("listenPort", self.listen_port.to_string()),
             ("kvConfigPath", path_text(&self.kv_config_path)),
             ("configStorePath", path_text(&self.config_store_path)),
@@ -259,11 +226,7 @@ impl NamesrvConfig {
         if let Some(home) = &self.rocketmq_home {
             entries.push(("rocketmqHome", path_text(home)));
         }
-        entries.sort_unstable_by_key(|(key, _)| *key);
-        entries
-            .iter()
-            .map(|(key, value)| format!("{key}={}\n", escape_value(value)))
-            .collect()
+        properties::format_sorted(entries)
     }
 }
 
@@ -274,16 +237,8 @@ fn parse_port(key: &str, value: &str) -> Result<u16, ConfigError> {
     }
 }
 
-/// Like Java's `Boolean.parseBoolean`, but anything other than true/false is an error rather
-/// than a silent `false`.
 fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
-    if value.eq_ignore_ascii_case("true") {
-        Ok(true)
-    } else if value.eq_ignore_ascii_case("false") {
-        Ok(false)
-    } else {
-        Err(invalid(key, value, "true or false"))
-    }
+    properties::parse_bool(value).ok_or_else(|| invalid(key, value, "true or false"))
 }
 
 fn parse_interval_ms(key: &str, value: &str) -> Result<u64, ConfigError> {
@@ -331,64 +286,8 @@ fn invalid(key: &str, value: &str, expected: &'static str) -> ConfigError {
     }
 }
 
-/// Expands a leading `~` (alone or followed by `/`) to the home directory, as a shell would;
-/// `~user` forms are left alone.
-fn expand_home(value: &str) -> PathBuf {
-    if value == "~" {
-        return home_dir();
-    }
-    match value.strip_prefix("~/") {
-        Some(rest) => home_dir().join(rest),
-        None => PathBuf::from(value),
-    }
-}
-
-/// `$HOME` (or the password database); Java's `user.home`. Without one, paths stay relative to
-/// the working directory rather than failing start-up.
-fn home_dir() -> PathBuf {
-    std::env::home_dir().unwrap_or_default()
-}
-
 fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
-}
-
-/// Escapes a value the way `Properties.store` does: backslashes, control characters, a leading
-/// space, and non-ASCII characters as `\uXXXX` (the file is read as ISO-8859-1).
-fn escape_value(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for (index, character) in value.chars().enumerate() {
-        match character {
-            '\\' => escaped.push_str("\\\\"),
-            '\t' => escaped.push_str("\\t"),
-            '\n' => escaped.push_str("\\n"),
-            '\r' => escaped.push_str("\\r"),
-            '\x0c' => escaped.push_str("\\f"),
-            ' ' if index == 0 => escaped.push_str("\\ "),
-            // Characters beyond the BMP stay as they are: the reader has no surrogate pairs.
-            c if (c > '\x7e' && c <= '\u{ffff}') || c < ' ' => {
-                escaped.push_str(&format!("\\u{:04X}", u32::from(c)));
-            }
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-fn location(path: &Path, line: Option<usize>) -> String {
-    match line {
-        Some(line) => format!("{} line {line}", path.display()),
-        None => path.display().to_string(),
-    }
-}
-
-/// The crate's message without its " (line_number = N)" suffix: the line is already in front.
-fn describe(error: &PropertiesError) -> String {
-    let text = error.to_string();
-    match text.rfind(" (line_number = ") {
-        Some(suffix) => text[..suffix].to_owned(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

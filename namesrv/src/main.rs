@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
+use bolide_client::process::PidFile;
 use bolide_client::remoting::{shutdown_channel, wait_for_signal};
 use bolide_namesrv::config::NamesrvConfig;
 use clap::Parser;
@@ -107,7 +108,7 @@ async fn serve(config: NamesrvConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("0.0.0.0", port))
         .await
         .with_context(|| format!("cannot listen on port {port} (listenPort)"))?;
-    let _pid_file = PidFile::create(port)?;
+    let _pid_file = PidFile::create("namesrv", port)?;
 
     let (trigger, shutdown) = shutdown_channel();
     let signals = tokio::spawn(async move {
@@ -129,44 +130,4 @@ async fn serve(config: NamesrvConfig) -> anyhow::Result<()> {
 fn announce_boot() {
     tracing::info!("{BOOT_SUCCESS}");
     println!("{BOOT_SUCCESS}");
-}
-
-/// `<dir>/mqnamesrv-<port>.pid`, holding our process id while we run; `mqshutdown namesrv` reads
-/// it. Removed on drop, so every return path out of `serve` cleans it up.
-#[derive(Debug)]
-struct PidFile {
-    path: PathBuf,
-}
-
-impl PidFile {
-    fn create(port: u16) -> anyhow::Result<Self> {
-        let dir = pid_dir()?;
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create PID directory {}", dir.display()))?;
-        let path = dir.join(format!("mqnamesrv-{port}.pid"));
-        std::fs::write(&path, format!("{}\n", std::process::id()))
-            .with_context(|| format!("cannot write PID file {}", path.display()))?;
-        Ok(Self { path })
-    }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        if let Err(error) = std::fs::remove_file(&self.path) {
-            tracing::warn!("cannot remove PID file {}: {error}", self.path.display());
-        }
-    }
-}
-
-/// `$BOLIDE_PID_DIR`, else `$HOME/.bolide/run`: the same rule as `bin/mqshutdown`.
-fn pid_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("BOLIDE_PID_DIR").filter(|dir| !dir.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|home| !home.is_empty())
-        .ok_or_else(|| {
-            anyhow!("neither BOLIDE_PID_DIR nor HOME is set: nowhere to write the PID file")
-        })?;
-    Ok(PathBuf::from(home).join(".bolide").join("run"))
 }

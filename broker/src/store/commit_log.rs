@@ -38,6 +38,9 @@ pub struct DispatchRequest<'a> {
     pub sysflag: i32,
     pub keys: Option<&'a str>,
     pub uniq_key: Option<&'a str>,
+    /// The `DELAY` property (0 without one): a SCHEDULE_TOPIC_XXXX unit's tag slot holds the
+    /// delivery time computed from it.
+    pub delay_level: i32,
 }
 
 impl DispatchRequest<'_> {
@@ -64,6 +67,7 @@ impl DispatchRequest<'_> {
             sysflag: record.sysflag,
             keys: record.keys(),
             uniq_key: record.uniq_key(),
+            delay_level: delay_level_of(record.property(property::DELAY)),
         }
     }
 }
@@ -101,6 +105,7 @@ struct Prepared<'m> {
     tags_code: i64,
     keys: Option<&'m str>,
     uniq_key: Option<&'m str>,
+    delay_level: i32,
     consumable: bool,
 }
 
@@ -280,6 +285,7 @@ impl CommitLog {
                 sysflag: record.message.stored_sysflag(),
                 keys: record.keys,
                 uniq_key: record.uniq_key,
+                delay_level: record.delay_level,
             })?;
         }
         writer.position = physical;
@@ -313,6 +319,7 @@ impl CommitLog {
                     .map_or(0, tag_hash_code),
                 keys: find_property(message.properties, property::KEYS),
                 uniq_key: find_property(message.properties, property::UNIQ_KEY),
+                delay_level: delay_level_of(find_property(message.properties, property::DELAY)),
                 consumable: kind == sysflag::TRANSACTION_NOT_TYPE
                     || kind == sysflag::TRANSACTION_COMMIT_TYPE,
             });
@@ -487,6 +494,11 @@ impl CommitLog {
         }
         Ok(())
     }
+}
+
+/// The `DELAY` property as a level; absent or unparsable is 0 (no delay), as in Java.
+fn delay_level_of(value: Option<&str>) -> i32 {
+    value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
 fn invalid(offset: u64, reason: String) -> ScanEnd {

@@ -63,7 +63,16 @@ pub struct StoreConfig {
     pub clean_resource_interval_ms: u64,
     /// `brokerIP1:listenPort`, written into every record and every offset message id.
     pub store_host: SocketAddr,
+    /// `messageDelayLevel` in milliseconds: level n (1-based) waits element n - 1.
+    pub delay_levels_ms: Vec<u64>,
 }
+
+/// RocketMQ's default `messageDelayLevel`: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m
+/// 1h 2h".
+pub const DEFAULT_DELAY_LEVELS_MS: [u64; 18] = [
+    1_000, 5_000, 10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000,
+    480_000, 540_000, 600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
+];
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -91,6 +100,7 @@ impl Default for StoreConfig {
             disk_space_warning_level_ratio: 90,
             clean_resource_interval_ms: 10_000,
             store_host: SocketAddr::from(([127, 0, 0, 1], 10911)),
+            delay_levels_ms: DEFAULT_DELAY_LEVELS_MS.to_vec(),
         }
     }
 }

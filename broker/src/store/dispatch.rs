@@ -12,25 +12,51 @@ use super::consume_queue::{ConsumeQueueTable, CqUnit};
 use super::error::StoreResult;
 use super::index::IndexService;
 
+/// The topic delayed messages wait in (protocol.md §8.1).
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+
 #[derive(Debug)]
 pub struct StoreDispatcher {
     pub queues: Arc<ConsumeQueueTable>,
     pub index: Option<Arc<IndexService>>,
+    /// `messageDelayLevel`: level n waits `delay_levels_ms[n - 1]`.
+    delay_levels_ms: Vec<u64>,
     /// Records below this already have durable index entries (recovery skips them).
     index_from: AtomicU64,
 }
 
 impl StoreDispatcher {
-    pub fn new(queues: Arc<ConsumeQueueTable>, index: Option<Arc<IndexService>>) -> Self {
+    pub fn new(
+        queues: Arc<ConsumeQueueTable>,
+        index: Option<Arc<IndexService>>,
+        delay_levels_ms: Vec<u64>,
+    ) -> Self {
         StoreDispatcher {
             queues,
             index,
+            delay_levels_ms,
             index_from: AtomicU64::new(0),
         }
     }
 
     pub fn set_index_from(&self, physical_offset: u64) {
         self.index_from.store(physical_offset, Ordering::Relaxed);
+    }
+
+    /// A unit's tag slot: the tag hash, except in the schedule topic, where it is the delivery
+    /// time (store time + the level's delay; levels above the last clamp to it), so the
+    /// delivery timer can tell from the ConsumeQueue alone whether a message is due.
+    fn tags_code(&self, request: &DispatchRequest<'_>) -> i64 {
+        if request.topic != SCHEDULE_TOPIC || request.delay_level <= 0 {
+            return request.tags_code;
+        }
+        let Some(last) = self.delay_levels_ms.len().checked_sub(1) else {
+            return request.store_timestamp_ms;
+        };
+        let index = (request.delay_level as usize - 1).min(last);
+        request
+            .store_timestamp_ms
+            .saturating_add(self.delay_levels_ms[index] as i64)
     }
 }
 
@@ -43,7 +69,7 @@ impl Dispatcher for StoreDispatcher {
                 CqUnit {
                     commit_log_offset: request.physical_offset,
                     size: request.size,
-                    tags_code: request.tags_code,
+                    tags_code: self.tags_code(request),
                 },
             )?;
         }

@@ -140,7 +140,11 @@ impl MessageStore {
         } else {
             None
         };
-        let dispatcher = Arc::new(StoreDispatcher::new(queues, index));
+        let dispatcher = Arc::new(StoreDispatcher::new(
+            queues,
+            index,
+            config.delay_levels_ms.clone(),
+        ));
         let recovery = recovery::recover(
             &commit_log,
             &dispatcher,
@@ -352,7 +356,12 @@ impl MessageStore {
         self.flush.flushed_offset()
     }
 
-    /// Readers see records ending at or below this offset.
+    /// Readers see records ending at or below this offset: the flushed offset in
+    /// SYNC_FLUSH (nothing unacknowledged is served), the written one in ASYNC_FLUSH.
+    pub fn readable_offset(&self) -> u64 {
+        self.visible_offset()
+    }
+
     fn visible_offset(&self) -> u64 {
         match self.config.flush_disk_type {
             FlushDiskType::Sync => self.flush.flushed_offset(),

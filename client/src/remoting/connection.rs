@@ -186,6 +186,18 @@ impl ConnectionHandle {
         ConnectionHandle { id, peer, sender }
     }
 
+    /// A handle attached to no socket: what is sent to it lands in the returned receiver.
+    /// For tests and in-process peers; the id must not collide with a server's (use large
+    /// values).
+    pub fn detached(
+        id: u64,
+        peer: SocketAddr,
+        queue_depth: usize,
+    ) -> (Self, mpsc::Receiver<RemotingCommand>) {
+        let (sender, receiver) = mpsc::channel(queue_depth.max(1));
+        (ConnectionHandle { id, peer, sender }, receiver)
+    }
+
     /// Unique per accepted connection for the life of the server.
     pub fn id(&self) -> u64 {
         self.id

@@ -60,6 +60,10 @@ pub trait RequestProcessor: Send + Sync + 'static {
     fn connection_closed(&self, _connection: &ConnectionHandle) {}
 }
 
+/// Connection ids are process-wide, so a processor serving several listeners (a broker's
+/// main and fast ports) can key clients by id without collisions.
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Serves `listener` until `shutdown` fires, then stops accepting, lets requests in flight
 /// finish for `shutdown_grace`, and closes every connection.
 pub async fn serve<P: RequestProcessor>(
@@ -70,7 +74,6 @@ pub async fn serve<P: RequestProcessor>(
 ) {
     let config = Arc::new(config);
     let connection_slots = Arc::new(Semaphore::new(config.max_connections));
-    let next_id = AtomicU64::new(1);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -93,7 +96,7 @@ pub async fn serve<P: RequestProcessor>(
             drop(stream);
             continue;
         };
-        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
         let processor = processor.clone();
         let config = config.clone();
         let shutdown = shutdown.clone();

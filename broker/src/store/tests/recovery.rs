@@ -316,3 +316,55 @@ fn writes_are_refused_when_the_disk_is_nearly_full() {
         .expect("accepted again");
     assert_eq!(read_queue(&store, "T", 0).len(), 2);
 }
+
+#[test]
+fn schedule_topic_units_hold_the_delivery_time_live_and_after_recovery() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, manual_config());
+    // Level 2 waits 5 s; level 99 clamps to the last level (2 h).
+    let second = store
+        .put_message(&message(
+            "SCHEDULE_TOPIC_XXXX",
+            1,
+            b"later",
+            "DELAY\u{1}2\u{2}TAGS\u{1}TagA",
+        ))
+        .expect("put");
+    let clamped = store
+        .put_message(&message(
+            "SCHEDULE_TOPIC_XXXX",
+            1,
+            b"much later",
+            "DELAY\u{1}99",
+        ))
+        .expect("put");
+    let plain = store
+        .put_message(&message("T", 0, b"now", "DELAY\u{1}2\u{2}TAGS\u{1}TagA"))
+        .expect("put");
+    let expected = [
+        second.store_timestamp_ms + 5_000,
+        clamped.store_timestamp_ms + 7_200_000,
+    ];
+    let codes = |store: &MessageStore| -> Vec<i64> {
+        let queue = store.queues().get("SCHEDULE_TOPIC_XXXX", 1).expect("queue");
+        queue
+            .units(0, 10)
+            .expect("units")
+            .iter()
+            .map(|u| u.tags_code)
+            .collect()
+    };
+    assert_eq!(codes(&store), expected);
+    // Outside the schedule topic the slot is the tag hash, DELAY or not.
+    let other = store.queues().get("T", 0).expect("queue");
+    assert_eq!(
+        other.units(0, 1).expect("units")[0].tags_code,
+        message::tag_hash_code("TagA")
+    );
+    // Recovery re-dispatches from the CommitLog and must compute the same slot.
+    flush(&fs, 0, plain.end_offset);
+    let disk = fs.crash();
+    drop(store);
+    let recovered = open(&disk, manual_config());
+    assert_eq!(codes(&recovered), expected);
+}
