@@ -1,27 +1,39 @@
-//! `mqbench`: Bolide's load tool. `mqbench route` measures name-server route queries:
-//! `--connections` connections each keep `--pipeline` GET_ROUTEINFO_BY_TOPIC requests in flight
-//! for `--duration` seconds (or until `--count` queries), printing a line per second and one
-//! JSON line at the end with queries/s and latency percentiles.
+//! `mqbench`: Bolide's load tool.
 //!
-//! With `--register`, it first registers a fake master broker carrying the topic, so a bare
-//! name server can be measured; the registering connection stays open for the run.
+//! * `mqbench route` measures name-server route queries: `--connections` connections each keep
+//!   `--pipeline` GET_ROUTEINFO_BY_TOPIC requests in flight. With `--register`, it first
+//!   registers a fake master broker carrying the topic, so a bare name server can be measured;
+//!   the registering connection stays open for the run.
+//! * `mqbench send` measures sync sends straight to one broker: `--workers` tasks, spread over
+//!   `--connections` connections, each keep one SEND_MESSAGE_V2 in flight, as RocketMQ's
+//!   benchmark `Producer` does, and print its line once a second.
+//! * `mqbench register` acts as a test broker towards name servers.
+//!
+//! `route` and `send` run for `--duration` seconds or `--count` requests, print a line per
+//! second and one JSON line at the end with the rate and latency percentiles. They share the
+//! run machinery below: tickets (so `--count` is exact), per-worker histograms merged into the
+//! run's, the once-a-second reporter and the summary.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bolide_client::namesrv::NamesrvClient;
+use bolide_client::protocol::broker_header::SendMessageRequestHeaderV2;
 use bolide_client::protocol::header::{
     CommandHeader, GetRouteInfoRequestHeader, RegisterBrokerRequestHeader,
 };
+use bolide_client::protocol::message::{Properties, encode_properties, property};
 use bolide_client::protocol::route::DataVersion;
 use bolide_client::protocol::topic_config::{RegisterBrokerBody, TopicConfig};
-use bolide_client::protocol::{RemotingCommand, RequestCode, ResponseCode};
+use bolide_client::protocol::{MAX_FRAME_BYTES, RemotingCommand, RequestCode, ResponseCode};
 use bolide_client::remoting::{ClientConfig, RemotingClient};
+use bytes::{Bytes, BytesMut};
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+use tokio::task::JoinHandle;
 
 #[derive(Parser, Debug)]
 #[command(name = "mqbench", about = "Bolide load tool")]
@@ -34,6 +46,8 @@ struct Cli {
 enum Command {
     /// Route queries (GET_ROUTEINFO_BY_TOPIC) against one name server.
     Route(RouteArgs),
+    /// Sync sends (SEND_MESSAGE_V2) straight to one broker, no name server involved.
+    Send(SendArgs),
     /// Act as a test broker towards name servers: register with every one of them, again
     /// every 30 s, and unregister on exit. Nothing listens at the broker address.
     Register(RegisterArgs),
@@ -92,8 +106,8 @@ struct RouteArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Stop after this many queries instead.
-    #[arg(long)]
+    /// Stop after this many queries (answered or failed) instead.
+    #[arg(long, conflicts_with = "duration")]
     count: Option<u64>,
     /// Register a fake broker with the topic first.
     #[arg(long)]
@@ -103,9 +117,55 @@ struct RouteArgs {
     timeout_ms: u64,
 }
 
-/// Limits that keep a typo from starting a fork bomb of tasks.
+#[derive(Parser, Debug)]
+struct SendArgs {
+    /// Broker address.
+    #[arg(short = 'b', long = "broker", default_value = "127.0.0.1:10911")]
+    broker: String,
+    /// Topic to send to; an unknown one is auto-created through TBW102 if the broker allows.
+    #[arg(short = 't', long, default_value = "BenchmarkTest")]
+    topic: String,
+    /// Worker tasks, each with one send in flight (RocketMQ's `-w`).
+    #[arg(short = 'w', long, default_value_t = 64)]
+    workers: usize,
+    /// Body size in bytes, sequence number included (RocketMQ's `-s`).
+    #[arg(short = 's', long = "size", default_value_t = 128)]
+    body_bytes: usize,
+    /// Queues to send to, round-robin from queue 0; the topic needs that many write queues.
+    #[arg(long, default_value_t = 4)]
+    queues: u32,
+    /// Connections to the broker; workers share them round-robin.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    connections: usize,
+    /// Give every message a KEYS property, its sequence number, which the broker indexes.
+    #[arg(short = 'k', long = "keys")]
+    keys: bool,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Stop after this many sends (answered or failed) instead.
+    #[arg(long, conflicts_with = "duration")]
+    count: Option<u64>,
+    /// Per-send timeout in milliseconds (RocketMQ's `sendMsgTimeout`).
+    #[arg(long, default_value_t = 3000)]
+    timeout_ms: u64,
+}
+
+/// Limits that keep a typo from starting a fork bomb of tasks or allocating gigabytes.
 const MAX_CONNECTIONS: usize = 4096;
 const MAX_PIPELINE: usize = 1024;
+const MAX_WORKERS: usize = 4096;
+/// RocketMQ's default `maxMessageSize`: a larger body would be refused anyway.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Room for the sequence number each body starts with.
+const MIN_BODY_BYTES: usize = SEQUENCE_BYTES;
+const SEQUENCE_BYTES: usize = size_of::<u64>();
+const MAX_QUEUES: u32 = 65_536;
+const MAX_TIMEOUT_MS: u64 = 600_000;
+// A body and its header must fit in one frame, or the connection would be dropped.
+const _: () = assert!(MAX_BODY_BYTES <= MAX_FRAME_BYTES / 2);
+// A queue id is an i32 on the wire.
+const _: () = assert!(MAX_QUEUES <= i32::MAX as u32);
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -115,15 +175,268 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the tokio runtime")?;
     match cli.command {
         Command::Route(args) => runtime.block_on(route(args)),
+        Command::Send(args) => runtime.block_on(send(args)),
         Command::Register(args) => runtime.block_on(register(args)),
     }
 }
 
+/// Latencies are recorded in microseconds, from 1 µs to a minute, to 3 significant digits.
+const LATENCY_MAX_US: u64 = 60_000_000;
+const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
+/// A worker merges its histogram into the run's after this many samples, so the shared lock
+/// is taken once per thousand requests rather than once per request.
+const MERGE_EVERY_SAMPLES: u64 = 1024;
+
+fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, LATENCY_SIGNIFICANT_DIGITS)
+        .context("cannot create a latency histogram")
+}
+
+/// What a run's workers share with its reporter. Counters only grow; the reporter prints the
+/// difference between two snapshots.
+#[derive(Debug)]
 struct Totals {
-    queries: AtomicU64,
-    errors: AtomicU64,
+    /// `--count`: how many tickets to hand out; `None` runs until `stop`.
+    limit: Option<u64>,
+    issued: AtomicU64,
+    succeeded: AtomicU64,
+    /// No response: timeout, refused or closed connection (RocketMQ's "Send Failed").
+    request_failed: AtomicU64,
+    /// A response other than success (RocketMQ's "Response Failed").
+    response_failed: AtomicU64,
+    /// Sum and maximum of the successes' latencies, for the per-second line.
+    latency_total_us: AtomicU64,
+    latency_max_us: AtomicU64,
+    /// The successes' latencies, for the summary's percentiles.
     histogram: Mutex<Histogram<u64>>,
+    /// The run's first failure in words, so that a failing run says why.
+    first_failure: OnceLock<String>,
     stop: AtomicBool,
+}
+
+impl Totals {
+    fn new(limit: Option<u64>) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Totals {
+            limit,
+            issued: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            request_failed: AtomicU64::new(0),
+            response_failed: AtomicU64::new(0),
+            latency_total_us: AtomicU64::new(0),
+            latency_max_us: AtomicU64::new(0),
+            histogram: Mutex::new(latency_histogram()?),
+            first_failure: OnceLock::new(),
+            stop: AtomicBool::new(false),
+        }))
+    }
+
+    /// The next request's number, counting from 0, or `None` when the run is over.
+    fn next_ticket(&self) -> Option<u64> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let ticket = self.issued.fetch_add(1, Ordering::Relaxed);
+        match self.limit {
+            Some(limit) if ticket >= limit => None,
+            _ => Some(ticket),
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            at: Instant::now(),
+            succeeded: self.succeeded.load(Ordering::Relaxed),
+            request_failed: self.request_failed.load(Ordering::Relaxed),
+            response_failed: self.response_failed.load(Ordering::Relaxed),
+            latency_total_us: self.latency_total_us.load(Ordering::Relaxed),
+            latency_max_us: self.latency_max_us.load(Ordering::Relaxed),
+        }
+    }
+
+    fn note_failure(&self, describe: impl FnOnce() -> String) {
+        if self.first_failure.get().is_none() {
+            // Losing the race to another worker's failure is fine: either is "the first".
+            let _ = self.first_failure.set(describe());
+        }
+    }
+}
+
+/// The counters at one instant.
+#[derive(Debug, Clone, Copy)]
+struct Snapshot {
+    at: Instant,
+    succeeded: u64,
+    request_failed: u64,
+    response_failed: u64,
+    latency_total_us: u64,
+    latency_max_us: u64,
+}
+
+impl Snapshot {
+    fn failed(&self) -> u64 {
+        self.request_failed + self.response_failed
+    }
+
+    fn finished(&self) -> u64 {
+        self.succeeded + self.failed()
+    }
+
+    /// Successes per second between `earlier` and this snapshot.
+    fn rate_since(&self, earlier: &Snapshot) -> u64 {
+        let seconds = self.at.duration_since(earlier.at).as_secs_f64();
+        let successes = self.succeeded - earlier.succeeded;
+        if seconds > 0.0 {
+            (successes as f64 / seconds).round() as u64
+        } else {
+            0
+        }
+    }
+
+    /// Mean latency of the successes between `earlier` and this snapshot.
+    fn average_ms_since(&self, earlier: &Snapshot) -> f64 {
+        let successes = self.succeeded - earlier.succeeded;
+        if successes == 0 {
+            return 0.0;
+        }
+        (self.latency_total_us - earlier.latency_total_us) as f64 / successes as f64 / 1000.0
+    }
+}
+
+/// One worker's handle on the run: latencies go to its own histogram, merged into the run's
+/// every [`MERGE_EVERY_SAMPLES`] and when the worker ends (on drop).
+#[derive(Debug)]
+struct Recorder {
+    totals: Arc<Totals>,
+    local: Histogram<u64>,
+}
+
+impl Recorder {
+    fn new(totals: &Arc<Totals>) -> anyhow::Result<Self> {
+        Ok(Recorder {
+            totals: totals.clone(),
+            local: latency_histogram()?,
+        })
+    }
+
+    fn next_ticket(&self) -> Option<u64> {
+        self.totals.next_ticket()
+    }
+
+    fn succeeded(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let totals = &self.totals;
+        totals.succeeded.fetch_add(1, Ordering::Relaxed);
+        totals.latency_total_us.fetch_add(micros, Ordering::Relaxed);
+        totals.latency_max_us.fetch_max(micros, Ordering::Relaxed);
+        self.local.saturating_record(micros);
+        if self.local.len() >= MERGE_EVERY_SAMPLES {
+            self.merge();
+        }
+    }
+
+    fn request_failed(&self, describe: impl FnOnce() -> String) {
+        self.totals.request_failed.fetch_add(1, Ordering::Relaxed);
+        self.totals.note_failure(describe);
+    }
+
+    fn response_failed(&self, describe: impl FnOnce() -> String) {
+        self.totals.response_failed.fetch_add(1, Ordering::Relaxed);
+        self.totals.note_failure(describe);
+    }
+
+    fn merge(&mut self) {
+        let merged = self.totals.histogram.lock().add(&self.local);
+        debug_assert!(merged.is_ok(), "the histograms share their bounds");
+        self.local.reset();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.merge();
+    }
+}
+
+/// Waits until the run is over (`--count` requests finished, `run_for` passed since
+/// `started`, or Ctrl-C), printing `line(previous, now)` once a second.
+#[allow(clippy::print_stdout)]
+async fn report_until_done(
+    totals: &Totals,
+    started: Instant,
+    run_for: Duration,
+    line: impl Fn(&Snapshot, &Snapshot) -> String,
+) {
+    let deadline = started + run_for;
+    let mut last = totals.snapshot();
+    // Check often so that `--count` ends promptly; print once a second.
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = &mut interrupted => return,
+        }
+        let now = totals.snapshot();
+        let done = match totals.limit {
+            Some(limit) => now.finished() >= limit,
+            None => now.at >= deadline,
+        };
+        if now.at.duration_since(last.at) >= Duration::from_secs(1) {
+            println!("{}", line(&last, &now));
+            last = now;
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+/// Stops the workers and waits for their requests in flight.
+async fn stop_and_join(totals: &Totals, workers: Vec<JoinHandle<()>>) -> anyhow::Result<()> {
+    totals.stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.context("a worker panicked")?;
+    }
+    Ok(())
+}
+
+/// Prints the run's JSON line: `summary`'s fields, then the failures and the successes'
+/// latency percentiles in milliseconds.
+#[allow(clippy::print_stdout)]
+fn print_summary(mut summary: serde_json::Value, totals: &Totals) {
+    if let Some(fields) = summary.as_object_mut() {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        fields.insert("failed".into(), totals.snapshot().failed().into());
+        if let Some(failure) = totals.first_failure.get() {
+            fields.insert("first_failure".into(), failure.as_str().into());
+        }
+        let histogram = totals.histogram.lock();
+        for (name, quantile) in [("p50_ms", 0.50), ("p99_ms", 0.99), ("p999_ms", 0.999)] {
+            fields.insert(
+                name.into(),
+                ms(histogram.value_at_quantile(quantile)).into(),
+            );
+        }
+        fields.insert("max_ms".into(), ms(histogram.max()).into());
+    }
+    println!("{summary}");
+}
+
+/// Successes per second over the whole run.
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    (count as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)).round()
+}
+
+/// A response's code and remark, as the broker or name server gave them.
+fn describe_response(response: &RemotingCommand) -> String {
+    format!(
+        "response code {}, remark {:?}",
+        response.code,
+        response.remark_text()
+    )
 }
 
 async fn route(args: RouteArgs) -> anyhow::Result<()> {
@@ -141,12 +454,7 @@ async fn route(args: RouteArgs) -> anyhow::Result<()> {
     };
     check_route_exists(&args.namesrv, &args.topic, timeout).await?;
 
-    let totals = Arc::new(Totals {
-        queries: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        histogram: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram")?),
-        stop: AtomicBool::new(false),
-    });
+    let totals = Totals::new(args.count)?;
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.connections {
@@ -157,17 +465,36 @@ async fn route(args: RouteArgs) -> anyhow::Result<()> {
                 args.namesrv.clone(),
                 args.topic.clone(),
                 timeout,
-                totals.clone(),
-                args.count,
+                Recorder::new(&totals)?,
             )));
         }
     }
-    report_until_done(&args, &totals, started).await;
-    totals.stop.store(true, Ordering::SeqCst);
-    for worker in workers {
-        worker.await.context("worker panicked")?;
-    }
-    print_summary(&args, &totals, started.elapsed());
+    report_until_done(
+        &totals,
+        started,
+        Duration::from_secs(args.duration),
+        |last, now| {
+            format!(
+                "Query TPS: {} | Total: {} | Failed: {}",
+                now.rate_since(last),
+                now.succeeded,
+                now.failed()
+            )
+        },
+    )
+    .await;
+    stop_and_join(&totals, workers).await?;
+    let elapsed = started.elapsed();
+    let queries = totals.snapshot().succeeded;
+    let fields = serde_json::json!({
+        "benchmark": "route",
+        "connections": args.connections,
+        "pipeline": args.pipeline,
+        "seconds": elapsed.as_secs_f64(),
+        "queries": queries,
+        "qps": rate(queries, elapsed),
+    });
+    print_summary(fields, &totals);
     Ok(())
 }
 
@@ -176,93 +503,219 @@ async fn query_loop(
     addr: String,
     topic: String,
     timeout: Duration,
-    totals: Arc<Totals>,
-    count: Option<u64>,
+    mut recorder: Recorder,
 ) {
     let fields = GetRouteInfoRequestHeader {
         topic,
         accept_standard_json_only: None,
     }
     .to_ext_fields();
-    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).ok();
-    while !totals.stop.load(Ordering::Relaxed) {
-        if count.is_some_and(|limit| totals.queries.load(Ordering::Relaxed) >= limit) {
-            break;
-        }
+    while recorder.next_ticket().is_some() {
         let request = RemotingCommand::request(RequestCode::GET_ROUTEINFO_BY_TOPIC, fields.clone());
         let sent = Instant::now();
-        let outcome = client.invoke(&addr, request, timeout).await;
-        let micros = sent.elapsed().as_micros() as u64;
-        match outcome {
+        match client.invoke(&addr, request, timeout).await {
             Ok(response) if response.code == ResponseCode::SUCCESS && !response.body.is_empty() => {
-                totals.queries.fetch_add(1, Ordering::Relaxed);
-                if let Some(histogram) = local.as_mut() {
-                    histogram.saturating_record(micros.max(1));
-                    if histogram.len() >= 1024 {
-                        totals.histogram.lock().add(&*histogram).ok();
-                        histogram.reset();
-                    }
-                }
+                recorder.succeeded(sent.elapsed());
             }
-            _ => {
-                totals.errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-    if let Some(histogram) = local {
-        totals.histogram.lock().add(&histogram).ok();
-    }
-}
-
-#[allow(clippy::print_stdout)]
-async fn report_until_done(args: &RouteArgs, totals: &Totals, started: Instant) {
-    let deadline = started + Duration::from_secs(args.duration);
-    let mut last_count = 0;
-    let mut last_print = Instant::now();
-    // Check often so `--count` ends promptly; print once a second.
-    let mut ticks = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        ticks.tick().await;
-        let queries = totals.queries.load(Ordering::Relaxed);
-        let done = match args.count {
-            Some(limit) => queries >= limit,
-            None => Instant::now() >= deadline,
-        };
-        if last_print.elapsed() >= Duration::from_secs(1) {
-            println!(
-                "Query TPS: {} | Total: {} | Failed: {}",
-                queries - last_count,
-                queries,
-                totals.errors.load(Ordering::Relaxed)
-            );
-            last_count = queries;
-            last_print = Instant::now();
-        }
-        if done {
-            return;
+            Ok(response) => recorder.response_failed(|| describe_response(&response)),
+            Err(error) => recorder.request_failed(|| error.to_string()),
         }
     }
 }
 
-#[allow(clippy::print_stdout)]
-fn print_summary(args: &RouteArgs, totals: &Totals, elapsed: Duration) {
-    let histogram = totals.histogram.lock();
-    let ms = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
-    let queries = totals.queries.load(Ordering::Relaxed);
-    let summary = serde_json::json!({
-        "benchmark": "route",
+/// The producer group RocketMQ's benchmark producer uses.
+const BENCHMARK_PRODUCER_GROUP: &str = "benchmark_producer";
+/// The template topic for auto-creation, and the queue count asked of it.
+const DEFAULT_TOPIC: &str = "TBW102";
+const DEFAULT_TOPIC_QUEUE_NUMS: i32 = 4;
+/// After a send that got no response, a worker waits this long: a refused connection fails
+/// at once, and without a pause every worker would spin on reconnecting.
+const REQUEST_FAILURE_PAUSE: Duration = Duration::from_secs(1);
+
+async fn send(args: SendArgs) -> anyhow::Result<()> {
+    check_send_args(&args)?;
+    let timeout = Duration::from_millis(args.timeout_ms);
+    let clients: Vec<Arc<RemotingClient>> = (0..args.connections)
+        .map(|_| Arc::new(RemotingClient::new(ClientConfig::default())))
+        .collect();
+    let template = Arc::new(MessageTemplate::new(&args));
+    warm_up(&clients, &args.broker, &template, timeout).await?;
+
+    let totals = Totals::new(args.count)?;
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(args.workers);
+    for index in 0..args.workers {
+        workers.push(tokio::spawn(send_loop(
+            clients[index % clients.len()].clone(),
+            args.broker.clone(),
+            template.clone(),
+            timeout,
+            Recorder::new(&totals)?,
+        )));
+    }
+    report_until_done(
+        &totals,
+        started,
+        Duration::from_secs(args.duration),
+        send_line,
+    )
+    .await;
+    stop_and_join(&totals, workers).await?;
+    let elapsed = started.elapsed();
+    let snapshot = totals.snapshot();
+    let fields = serde_json::json!({
+        "benchmark": "send",
+        "topic": args.topic,
+        "workers": args.workers,
         "connections": args.connections,
-        "pipeline": args.pipeline,
+        "body_bytes": args.body_bytes,
         "seconds": elapsed.as_secs_f64(),
-        "queries": queries,
-        "failed": totals.errors.load(Ordering::Relaxed),
-        "qps": (queries as f64 / elapsed.as_secs_f64()).round(),
-        "p50_ms": ms(0.50),
-        "p99_ms": ms(0.99),
-        "p999_ms": ms(0.999),
-        "max_ms": histogram.max() as f64 / 1000.0,
+        "sent": snapshot.succeeded,
+        "send_failed": snapshot.request_failed,
+        "response_failed": snapshot.response_failed,
+        "tps": rate(snapshot.succeeded, elapsed),
     });
-    println!("{summary}");
+    print_summary(fields, &totals);
+    Ok(())
+}
+
+fn check_send_args(args: &SendArgs) -> anyhow::Result<()> {
+    if args.workers == 0 || args.workers > MAX_WORKERS {
+        bail!("--workers must be 1..={MAX_WORKERS}");
+    }
+    if args.connections == 0 || args.connections > MAX_CONNECTIONS.min(args.workers) {
+        bail!("--connections must be 1..={MAX_CONNECTIONS} and at most --workers");
+    }
+    if !(MIN_BODY_BYTES..=MAX_BODY_BYTES).contains(&args.body_bytes) {
+        bail!("--size must be {MIN_BODY_BYTES}..={MAX_BODY_BYTES} bytes");
+    }
+    if args.queues == 0 || args.queues > MAX_QUEUES {
+        bail!("--queues must be 1..={MAX_QUEUES}");
+    }
+    if args.timeout_ms == 0 || args.timeout_ms > MAX_TIMEOUT_MS {
+        bail!("--timeout-ms must be 1..={MAX_TIMEOUT_MS}");
+    }
+    Ok(())
+}
+
+/// RocketMQ's benchmark line. As in its `Producer`, the maximum RT and the failures are
+/// counted from the start of the run, the TPS and average RT over the last second.
+fn send_line(last: &Snapshot, now: &Snapshot) -> String {
+    format!(
+        "Send TPS: {} Max RT(ms): {} Average RT(ms): {:7.3} Send Failed: {} Response Failed: {}",
+        now.rate_since(last),
+        now.latency_max_us / 1000,
+        now.average_ms_since(last),
+        now.request_failed,
+        now.response_failed
+    )
+}
+
+/// What every message of a run shares; [`MessageTemplate::request`] makes one send of it.
+#[derive(Debug)]
+struct MessageTemplate {
+    header: SendMessageRequestHeaderV2,
+    queues: u32,
+    keys: bool,
+    /// `--size` bytes of filler; each message overwrites the first eight with its sequence.
+    body: Bytes,
+}
+
+impl MessageTemplate {
+    fn new(args: &SendArgs) -> Self {
+        let header = SendMessageRequestHeaderV2 {
+            producer_group: BENCHMARK_PRODUCER_GROUP.into(),
+            topic: args.topic.clone(),
+            default_topic: DEFAULT_TOPIC.into(),
+            default_topic_queue_nums: DEFAULT_TOPIC_QUEUE_NUMS,
+            queue_id: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            flag: 0,
+            properties: Some(String::new()),
+            ..SendMessageRequestHeaderV2::default()
+        };
+        MessageTemplate {
+            header,
+            queues: args.queues,
+            keys: args.keys,
+            body: Bytes::from(vec![b'a'; args.body_bytes]),
+        }
+    }
+
+    /// Message number `sequence`: queue `sequence % --queues`, born now, and a body that
+    /// starts with the sequence as a big-endian u64.
+    fn request(&self, sequence: u64) -> RemotingCommand {
+        let mut header = self.header.clone();
+        // Below MAX_QUEUES, which fits an i32.
+        header.queue_id = (sequence % u64::from(self.queues)) as i32;
+        header.born_timestamp = now_ms();
+        if self.keys {
+            let properties = Properties::from_iter([(property::KEYS, sequence.to_string())]);
+            header.properties = Some(encode_properties(&properties));
+        }
+        let mut body = BytesMut::from(&self.body[..]);
+        body[..SEQUENCE_BYTES].copy_from_slice(&sequence.to_be_bytes());
+        RemotingCommand::request(RequestCode::SEND_MESSAGE_V2, header.to_ext_fields())
+            .with_body(body.freeze())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// Sends one uncounted message, sequence 0, on each connection before the clock starts: it
+/// opens the connections, lets the broker auto-create the topic, and turns a run that could
+/// only fail into an error that quotes the broker's answer.
+async fn warm_up(
+    clients: &[Arc<RemotingClient>],
+    addr: &str,
+    template: &MessageTemplate,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    for client in clients {
+        let response = client
+            .invoke(addr, template.request(0), timeout)
+            .await
+            .with_context(|| format!("the warm-up send to {addr} failed"))?;
+        if response.code != ResponseCode::SUCCESS {
+            bail!(
+                "broker {addr} refused the warm-up send to topic {}: {}",
+                template.header.topic,
+                describe_response(&response)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One worker: sync sends until the run ends. Sequence numbers start at 1, after the warm-up.
+async fn send_loop(
+    client: Arc<RemotingClient>,
+    addr: String,
+    template: Arc<MessageTemplate>,
+    timeout: Duration,
+    mut recorder: Recorder,
+) {
+    while let Some(ticket) = recorder.next_ticket() {
+        let request = template.request(ticket + 1);
+        let sent = Instant::now();
+        match client.invoke(&addr, request, timeout).await {
+            Ok(response) if response.code == ResponseCode::SUCCESS => {
+                recorder.succeeded(sent.elapsed());
+            }
+            Ok(response) => recorder.response_failed(|| describe_response(&response)),
+            Err(error) => {
+                recorder.request_failed(|| error.to_string());
+                tokio::time::sleep(REQUEST_FAILURE_PAUSE).await;
+            }
+        }
+    }
 }
 
 async fn check_route_exists(addr: &str, topic: &str, timeout: Duration) -> anyhow::Result<()> {
