@@ -16,3 +16,4 @@ pub mod server;
 pub mod store;
 pub mod subscription_group;
 pub mod topic_config;
+pub mod tps;

@@ -142,7 +142,7 @@ fn topic_defaults(config: &BrokerConfig) -> TopicDefaults {
     }
 }
 
-/// Client expiry every 10 s and consumer-offset persistence every
+/// Client expiry and message-rate sampling every 10 s, consumer-offset persistence every
 /// `flushConsumerOffsetInterval`, until shutdown.
 async fn housekeeping(
     processor: Arc<BrokerProcessor>,
@@ -150,6 +150,8 @@ async fn housekeeping(
     mut shutdown: Shutdown,
 ) {
     let mut clients = tokio::time::interval(CLIENT_SCAN_INTERVAL);
+    let mut tps = tokio::time::interval(Duration::from_millis(crate::tps::SAMPLE_INTERVAL_MS));
+    tps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut offsets = tokio::time::interval(offset_interval);
     clients.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     offsets.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -157,6 +159,7 @@ async fn housekeeping(
         tokio::select! {
             () = shutdown.wait() => return,
             _ = clients.tick() => processor.expire_idle_clients(),
+            _ = tps.tick() => processor.sample_tps(),
             _ = offsets.tick() => {
                 if let Err(error) = processor.offsets.persist() {
                     tracing::error!(%error, "cannot save consumer offsets");

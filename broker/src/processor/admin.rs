@@ -55,9 +55,6 @@ const RESET_CONSUMER_CLIENT_OFFSET: i32 = 220;
 const RESET_TO_MAX_OFFSET: i64 = -1;
 /// The `MQVersion` name of [`BOLIDE_VERSION`], which `mqadmin clusterList` prints.
 const BROKER_VERSION_DESC: &str = "V4_9_7";
-/// Rates over the last 10 s, 60 s and 600 s. The processor keeps running totals but no
-/// history to take differences from, so the rates are reported as zero rather than guessed.
-const UNSAMPLED_TPS: &str = "0.0 0.0 0.0";
 /// Java reports `Integer.MAX_VALUE` free transient buffers when the transient store pool is
 /// off, which it always is here.
 const NO_TRANSIENT_STORE_POOL: i32 = i32::MAX;
@@ -469,15 +466,14 @@ impl BrokerProcessor {
         put("putMessageAverageSize", "0.0".to_owned());
         put("dispatchMaxBuffer", "0".to_owned());
         put("getMessageEntireTimeMax", "0".to_owned());
-        for key in [
-            "putTps",
-            "getFoundTps",
-            "getMissTps",
-            "getTotalTps",
-            "getTransferedTps",
-        ] {
-            put(key, UNSAMPLED_TPS.to_owned());
-        }
+        // Gets are counted as messages transferred; Bolide does not split found and missed
+        // pulls, so those two report the transferred rate and zero.
+        let (put_tps, get_tps) = self.tps.rates();
+        put("putTps", put_tps);
+        put("getFoundTps", get_tps.clone());
+        put("getMissTps", "0.00 0.00 0.00".to_owned());
+        put("getTotalTps", get_tps.clone());
+        put("getTransferedTps", get_tps);
         put("commitLogDiskRatio", self.disk_ratio(&commit_log_dir));
         put(
             "consumeQueueDiskRatio",

@@ -30,6 +30,7 @@ use crate::namesrv_register::NamesrvRegistrar;
 use crate::store::MessageStore;
 use crate::subscription_group::SubscriptionGroupManager;
 use crate::topic_config::TopicConfigManager;
+use crate::tps::TpsSampler;
 
 /// Counters for GET_BROKER_RUNTIME_INFO.
 #[derive(Debug, Default)]
@@ -51,6 +52,7 @@ pub struct BrokerProcessor {
     pub pull_hold: PullHold,
     pub registrar: Arc<NamesrvRegistrar>,
     pub stats: Stats,
+    pub tps: TpsSampler,
     started: Instant,
     pub boot_timestamp_ms: i64,
 }
@@ -113,6 +115,7 @@ impl BrokerProcessor {
             pull_hold: PullHold::new(),
             registrar,
             stats: Stats::default(),
+            tps: TpsSampler::default(),
             started: Instant::now(),
             boot_timestamp_ms: crate::store::commit_log::now_ms(),
         }
@@ -131,6 +134,15 @@ impl BrokerProcessor {
         for group in self.clients.expire_idle(self.now_monotonic_ms()) {
             self.notify_consumer_ids_changed(&group);
         }
+    }
+
+    /// Samples the message counters for the rates of GET_BROKER_RUNTIME_INFO.
+    pub fn sample_tps(&self) {
+        self.tps.record(
+            self.now_monotonic_ms(),
+            self.stats.put_messages.load(Ordering::Relaxed),
+            self.stats.got_messages.load(Ordering::Relaxed),
+        );
     }
 
     /// The store accepted messages for a queue up to `max_offset`: wake pulls parked on it.
