@@ -8,7 +8,7 @@ use std::time::Duration;
 use bolide_client::remoting::{ServerConfig, Shutdown, serve};
 use tokio::net::TcpListener;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, BrokerRole};
 use crate::consumer_offset::{ConsumerOffsetManager, DelayOffsetTable};
 use crate::namesrv_register::NamesrvRegistrar;
 use crate::persist::PersistError;
@@ -32,6 +32,8 @@ pub enum BrokerError {
     Persist(#[from] PersistError),
     #[error("the store task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The sockets a broker serves: `listenPort` and, when bound, the fast port (listenPort − 2).
@@ -48,6 +50,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: Shutdown,
 ) -> Result<(), BrokerError> {
+    refuse_unsupported_role(&config)?;
     let store_config = config.store_config();
     let config_dir = store_config.root_dir.join("config");
     let store = tokio::task::spawn_blocking(move || {
@@ -127,6 +130,20 @@ pub async fn run(
     tokio::task::spawn_blocking(move || closing.shutdown()).await??;
     tracing::info!("broker stopped");
     result
+}
+
+/// Master/slave replication is not built yet. A SLAVE would serve nothing and a SYNC_MASTER
+/// would acknowledge sends no slave has, so both refuse to start rather than pretend.
+fn refuse_unsupported_role(config: &BrokerConfig) -> Result<(), BrokerError> {
+    let role = match config.broker_role {
+        BrokerRole::AsyncMaster => return Ok(()),
+        BrokerRole::SyncMaster => "SYNC_MASTER",
+        BrokerRole::Slave => "SLAVE",
+    };
+    Err(BrokerError::Unsupported(format!(
+        "brokerRole={role} needs master/slave replication, which this version of Bolide does \
+         not have yet; use brokerRole=ASYNC_MASTER"
+    )))
 }
 
 fn topic_defaults(config: &BrokerConfig) -> TopicDefaults {
