@@ -53,8 +53,12 @@ impl ScheduleService {
                     }
                 }
                 _ = saves.tick() => {
-                    if let Err(error) = self.processor.delay_offsets.persist() {
-                        tracing::error!(%error, "cannot save delay offsets");
+                    // A save is up to four fsyncs: never on a runtime worker.
+                    let table = self.processor.delay_offsets.clone();
+                    match tokio::task::spawn_blocking(move || table.persist()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => tracing::error!(%error, "cannot save delay offsets"),
+                        Err(error) => tracing::error!(%error, "the delay offset save failed"),
                     }
                 }
             }

@@ -178,8 +178,12 @@ async fn housekeeping(
             _ = clients.tick() => processor.expire_idle_clients(),
             _ = tps.tick() => processor.sample_tps(),
             _ = offsets.tick() => {
-                if let Err(error) = processor.offsets.persist() {
-                    tracing::error!(%error, "cannot save consumer offsets");
+                // A save is up to four fsyncs: never on a runtime worker.
+                let offsets = processor.offsets.clone();
+                match tokio::task::spawn_blocking(move || offsets.persist()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::error!(%error, "cannot save consumer offsets"),
+                    Err(error) => tracing::error!(%error, "the consumer offset save failed"),
                 }
             }
         }
