@@ -88,6 +88,23 @@ pub(crate) fn header<H: CommandHeader>(request: &RemotingCommand) -> Result<H, B
     H::from_ext_fields(&request.ext_fields).map_err(|e| Box::new(bad_header(request, e)))
 }
 
+/// The attempts a message may use before it goes to the DLQ: the request's
+/// `maxReconsumeTimes` when the client is new enough to send it (Java's V3_4_9 = 121), else
+/// the group's `retryMaxTimes` (16 by default).
+pub(crate) fn max_reconsume_times(
+    request: &RemotingCommand,
+    header_value: Option<i32>,
+    group_value: Option<i32>,
+) -> i32 {
+    const VERSION_WITH_MAX_RECONSUME_TIMES: i32 = 121;
+    match header_value {
+        Some(max) if request.version >= VERSION_WITH_MAX_RECONSUME_TIMES => max,
+        _ => group_value.unwrap_or(
+            bolide_client::protocol::subscription_group::SubscriptionGroupConfig::DEFAULT_RETRY_MAX_TIMES,
+        ),
+    }
+}
+
 /// Milliseconds on a clock that never jumps: liveness and lock expiry compare differences.
 pub(crate) fn monotonic_ms(started: Instant) -> u64 {
     started.elapsed().as_millis() as u64

@@ -16,8 +16,6 @@ use crate::store::StoreError;
 use crate::store::commit_log::AppendResult;
 use crate::topic_config::{SCHEDULE_TOPIC, dlq_topic, retry_topic};
 
-/// Request versions from which the header's `maxReconsumeTimes` counts (Java's V3_4_9 = 121).
-const VERSION_WITH_MAX_RECONSUME_TIMES: i32 = 121;
 /// A retry with delay level 0 waits level `3 + reconsumeTimes` (10 s first).
 const FIRST_RETRY_LEVEL: i32 = 3;
 
@@ -113,10 +111,8 @@ impl BrokerProcessor {
             Ok(message) => message,
             Err(remark) => return error(request, ResponseCode::SYSTEM_ERROR, remark),
         };
-        let max_times = match h.max_reconsume_times {
-            Some(max) if request.version >= VERSION_WITH_MAX_RECONSUME_TIMES => max,
-            _ => group.retry_max_times,
-        };
+        let max_times =
+            super::max_reconsume_times(request, h.max_reconsume_times, Some(group.retry_max_times));
         let mut properties = original.properties.clone();
         if properties.get(property::RETRY_TOPIC).is_none() {
             properties.insert(property::RETRY_TOPIC, original.topic.clone());

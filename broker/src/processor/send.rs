@@ -24,10 +24,6 @@ use crate::topic_config::{
 
 /// Java's limit on the encoded properties string (`Short.MAX_VALUE`).
 const MAX_PROPERTIES_CHARS: usize = 32_767;
-/// Request versions from V4.x that carry `maxReconsumeTimes` in the header (Java's 121).
-const VERSION_WITH_MAX_RECONSUME_TIMES: i32 = 121;
-/// The group's `retryMaxTimes` default when the header does not say.
-const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
 
 /// One message ready for the store: owned parts borrowed by `MessageToStore`.
 struct Outgoing {
@@ -107,10 +103,7 @@ impl BrokerProcessor {
                 ResponseCode::SYSTEM_ERROR,
                 format!(
                     "request queueId[{}] is illegal, topic {} has {} write queues; producer {}",
-                    header.queue_id,
-                    header.topic,
-                    topic.write_queue_nums,
-                    request_peer_text(request)
+                    header.queue_id, header.topic, topic.write_queue_nums, header.producer_group
                 ),
             ));
         }
@@ -343,13 +336,11 @@ impl BrokerProcessor {
         let Some(group) = header.topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) else {
             return Ok(());
         };
-        let max = match header.max_reconsume_times {
-            Some(max) if request.version >= VERSION_WITH_MAX_RECONSUME_TIMES => max,
-            _ => self
-                .groups
-                .get(group)
-                .map_or(DEFAULT_MAX_RECONSUME_TIMES, |g| g.retry_max_times),
-        };
+        let max = super::max_reconsume_times(
+            request,
+            header.max_reconsume_times,
+            self.groups.get(group).map(|g| g.retry_max_times),
+        );
         if message.reconsume_times < max {
             return Ok(());
         }
@@ -427,13 +418,4 @@ pub(crate) fn store_error_response(
         _ => ResponseCode::SYSTEM_ERROR,
     };
     error(request, code, error_value.to_string())
-}
-
-fn request_peer_text(request: &RemotingCommand) -> String {
-    request
-        .ext_fields
-        .get("a")
-        .or_else(|| request.ext_fields.get("producerGroup"))
-        .cloned()
-        .unwrap_or_default()
 }
