@@ -3,6 +3,7 @@
 
 pub mod namesrv;
 pub mod process;
+pub mod producer;
 pub mod properties;
 pub mod protocol;
 pub mod remoting;
