@@ -86,6 +86,15 @@ impl PullHold {
         }
     }
 
+    /// Wakes every parked pull (shutdown): each answers from the queue as it is, so the
+    /// server's shutdown does not wait out suspend timeouts of clients already gone.
+    pub fn wake_all(&self) {
+        let parked = std::mem::take(&mut *self.parked.lock());
+        for pull in parked.into_values().flatten() {
+            pull.wake.send(()).ok();
+        }
+    }
+
     /// Drops entries whose waiter is gone (timed out or its connection closed).
     fn forget_closed(&self, topic: &str, queue_id: i32) {
         let mut parked = self.parked.lock();
@@ -132,5 +141,19 @@ mod tests {
         assert_eq!(late.await.ok(), Some(Wake::TimedOut));
         assert_eq!(other_queue.await.ok(), Some(Wake::TimedOut));
         assert_eq!(hold.parked_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn wake_all_releases_every_parked_pull() {
+        let hold = Arc::new(PullHold::new());
+        let parked = tokio::spawn({
+            let hold = hold.clone();
+            async move { hold.park("T", 0, 0, Duration::from_secs(30)).await }
+        });
+        while hold.parked_count() < 1 {
+            tokio::task::yield_now().await;
+        }
+        hold.wake_all();
+        assert_eq!(parked.await.ok(), Some(Wake::Arrived));
     }
 }

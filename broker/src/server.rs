@@ -97,6 +97,10 @@ pub async fn run(
         shutdown.clone(),
     ));
     background.spawn(ScheduleService::new(processor.clone()).run(shutdown.clone()));
+    background.spawn(wake_parked_pulls_at_shutdown(
+        processor.clone(),
+        shutdown.clone(),
+    ));
 
     let main = serve(
         listeners.main,
@@ -144,6 +148,13 @@ fn refuse_unsupported_role(config: &BrokerConfig) -> Result<(), BrokerError> {
         "brokerRole={role} needs master/slave replication, which this version of Bolide does \
          not have yet; use brokerRole=ASYNC_MASTER"
     )))
+}
+
+/// Parked pulls would keep their requests in flight for up to their suspend timeout and make
+/// the server wait out its shutdown grace; at shutdown they are answered at once.
+async fn wake_parked_pulls_at_shutdown(processor: Arc<BrokerProcessor>, mut shutdown: Shutdown) {
+    shutdown.wait().await;
+    processor.pull_hold.wake_all();
 }
 
 fn topic_defaults(config: &BrokerConfig) -> TopicDefaults {
