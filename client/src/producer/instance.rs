@@ -3,7 +3,6 @@
 //! heartbeats and unregistration.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -11,8 +10,8 @@ use parking_lot::{Mutex, RwLock};
 
 use super::error::{ProducerError, Result};
 use super::route::{AUTO_CREATE_TOPIC_KEY, BrokerAvoidance, PublishInfo};
+use super::route_source::RouteSource;
 use super::uniq_id::UniqIdGenerator;
-use crate::namesrv::NamesrvClient;
 use crate::protocol::broker_header::UnregisterClientRequestHeader;
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{HeartbeatData, ProducerData};
@@ -45,9 +44,7 @@ pub struct Instance {
     pub remoting: Arc<RemotingClient>,
     pub ids: UniqIdGenerator,
     pub avoidance: Mutex<BrokerAvoidance>,
-    namesrv: NamesrvClient,
-    /// The name server asked first: random at start, moved on when one fails.
-    namesrv_index: AtomicUsize,
+    route_source: RouteSource,
     routes: RwLock<HashMap<String, Arc<PublishInfo>>>,
     /// Master addresses that accepted a heartbeat: sent UNREGISTER_CLIENT at shutdown.
     heartbeated: Mutex<HashSet<String>>,
@@ -56,16 +53,18 @@ pub struct Instance {
 impl Instance {
     pub fn new(config: ProducerConfig, client_id: String, ids: UniqIdGenerator) -> Instance {
         let remoting = Arc::new(RemotingClient::new(Default::default()));
-        let namesrv = NamesrvClient::new(remoting.clone(), config.admin_timeout);
-        let start = rand::random_range(0..config.namesrv_addrs.len().max(1));
+        let route_source = RouteSource::new(
+            remoting.clone(),
+            config.namesrv_addrs.clone(),
+            config.admin_timeout,
+        );
         Instance {
             config,
             client_id,
             remoting,
             ids,
             avoidance: Mutex::new(BrokerAvoidance::default()),
-            namesrv,
-            namesrv_index: AtomicUsize::new(start),
+            route_source,
             routes: RwLock::new(HashMap::new()),
             heartbeated: Mutex::new(HashSet::new()),
         }
@@ -105,26 +104,16 @@ impl Instance {
         Ok(info)
     }
 
-    /// GET_ROUTEINFO_BY_TOPIC from the current name server, failing over round-robin to
-    /// the others. `Ok(None)`: a name server answered that the topic does not exist.
+    /// GET_ROUTEINFO_BY_TOPIC with name-server failover. `Ok(None)`: a name server answered
+    /// that the topic does not exist.
     async fn route_from_namesrv(&self, topic: &str) -> Result<Option<TopicRouteData>> {
-        let addrs = &self.config.namesrv_addrs;
-        let start = self.namesrv_index.load(Ordering::Relaxed);
-        let mut failures = Vec::new();
-        for step in 0..addrs.len() {
-            let index = (start + step) % addrs.len();
-            match self.namesrv.route(&addrs[index], topic).await {
-                Ok(route) => {
-                    self.namesrv_index.store(index, Ordering::Relaxed);
-                    return Ok(route);
-                }
-                Err(error) => failures.push(error.to_string()),
-            }
-        }
-        Err(ProducerError::NoRoute {
-            topic: topic.to_owned(),
-            reason: format!("every name server failed: {}", failures.join("; ")),
-        })
+        self.route_source
+            .route(topic)
+            .await
+            .map_err(|reason| ProducerError::NoRoute {
+                topic: topic.to_owned(),
+                reason,
+            })
     }
 
     /// Looks every cached topic up again. A failed lookup keeps the old route; a

@@ -30,6 +30,7 @@ mod instance;
 mod message;
 mod request;
 mod route;
+pub(crate) mod route_source;
 mod uniq_id;
 
 use std::collections::HashSet;
@@ -158,7 +159,7 @@ impl ProducerBuilder {
 
 /// The address other hosts see: the source address of a route to a documentation-range
 /// address (a UDP "connect" sends nothing), else loopback.
-fn local_ip() -> IpAddr {
+pub(crate) fn local_ip() -> IpAddr {
     UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .and_then(|socket| {
             socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
@@ -373,7 +374,7 @@ fn no_writable_queue(topic: &str) -> ProducerError {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))

@@ -1,0 +1,407 @@
+//! A push consumer's shared state and its conversations with name servers and brokers
+//! besides pulling and offsets: routes, heartbeats, rebalancing (which queues this member
+//! owns, one pull task each), unregistration; and the one background task that drives them.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::allocate::allocate_averagely;
+use super::{ConsumerConfig, Listener, pull};
+use crate::producer::route_source::RouteSource;
+use crate::protocol::body::ConsumerListBody;
+use crate::protocol::broker_header::{
+    GetConsumerListByGroupRequestHeader, NotifyConsumerIdsChangedRequestHeader,
+    UnregisterClientRequestHeader,
+};
+use crate::protocol::header::CommandHeader;
+use crate::protocol::heartbeat::{
+    ConsumeType, ConsumerData, HeartbeatData, MessageModel, MessageQueue, SubscriptionData,
+};
+use crate::protocol::route::{TopicRouteData, perm};
+use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+use crate::remoting::{
+    InboundRequestHandler, RemotingClient, Shutdown, ShutdownTrigger, shutdown_channel,
+};
+
+/// One owned queue's pull loop and the trigger that stops it.
+#[derive(Debug)]
+struct PullTask {
+    trigger: ShutdownTrigger,
+    task: JoinHandle<()>,
+}
+
+impl PullTask {
+    async fn stop(self) {
+        self.trigger.trigger();
+        if let Err(error) = self.task.await {
+            tracing::warn!("pull loop failed: {error}");
+        }
+    }
+}
+
+/// Turns the broker's NOTIFY_CONSUMER_IDS_CHANGED into a prompt rebalance.
+struct NotifyHandler {
+    group: String,
+    rebalance_now: Arc<Notify>,
+}
+
+impl InboundRequestHandler for NotifyHandler {
+    fn handle(&self, addr: &str, request: RemotingCommand) -> Option<RemotingCommand> {
+        if request.code != RequestCode::NOTIFY_CONSUMER_IDS_CHANGED {
+            tracing::debug!(addr, code = request.code, "broker request not handled");
+            return None;
+        }
+        match NotifyConsumerIdsChangedRequestHeader::from_ext_fields(&request.ext_fields) {
+            Ok(header) if header.consumer_group == self.group => self.rebalance_now.notify_one(),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(addr, %error, "bad NOTIFY_CONSUMER_IDS_CHANGED"),
+        }
+        None
+    }
+}
+
+/// Everything the consumer handle, its background task and its pull loops share.
+pub(super) struct Instance {
+    pub config: ConsumerConfig,
+    /// `ip@instance`, the id brokers know this client by.
+    pub client_id: String,
+    pub remoting: Arc<RemotingClient>,
+    pub listener: Listener,
+    rebalance_now: Arc<Notify>,
+    route_source: RouteSource,
+    routes: RwLock<HashMap<String, TopicRouteData>>,
+    /// The consumed offset of every owned queue: the next message to consume. Only the
+    /// queue's pull loop moves it; queues given up are removed once committed.
+    pub offsets: Mutex<HashMap<MessageQueue, i64>>,
+    owned: Mutex<HashMap<MessageQueue, PullTask>>,
+    /// Broker addresses that accepted a heartbeat: sent UNREGISTER_CLIENT at shutdown.
+    heartbeated: Mutex<HashSet<String>>,
+}
+
+impl Instance {
+    pub fn new(
+        config: ConsumerConfig,
+        client_id: String,
+        listener: Listener,
+        rebalance_now: Arc<Notify>,
+    ) -> Instance {
+        let handler = NotifyHandler {
+            group: config.group.clone(),
+            rebalance_now: rebalance_now.clone(),
+        };
+        let remoting = Arc::new(
+            RemotingClient::new(Default::default()).with_inbound_handler(Arc::new(handler)),
+        );
+        let route_source = RouteSource::new(
+            remoting.clone(),
+            config.namesrv_addrs.clone(),
+            config.admin_timeout,
+        );
+        Instance {
+            config,
+            client_id,
+            remoting,
+            listener,
+            rebalance_now,
+            route_source,
+            routes: RwLock::new(HashMap::new()),
+            offsets: Mutex::new(HashMap::new()),
+            owned: Mutex::new(HashMap::new()),
+            heartbeated: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn subscription(&self, topic: &str) -> Option<&SubscriptionData> {
+        self.config.subscriptions.iter().find(|s| s.topic == topic)
+    }
+
+    pub fn is_broadcasting(&self) -> bool {
+        self.config.message_model == MessageModel::Broadcasting
+    }
+
+    pub fn has_route(&self, topic: &str) -> bool {
+        self.routes.read().contains_key(topic)
+    }
+
+    pub fn owned_queues(&self) -> Vec<MessageQueue> {
+        let mut queues: Vec<_> = self.owned.lock().keys().cloned().collect();
+        queues.sort();
+        queues
+    }
+
+    /// The master address of `broker_name` in any cached route.
+    pub fn master_addr(&self, broker_name: &str) -> Option<String> {
+        self.routes.read().values().find_map(|route| {
+            route
+                .broker_datas
+                .iter()
+                .find(|b| b.broker_name == broker_name)
+                .and_then(|b| b.master_addr().map(str::to_owned))
+        })
+    }
+
+    /// Looks every subscribed topic up again; a failed lookup keeps the old route.
+    pub async fn refresh_routes(&self) {
+        for subscription in &self.config.subscriptions {
+            let topic = &subscription.topic;
+            match self.route_source.route(topic).await {
+                Ok(Some(route)) => {
+                    self.routes.write().insert(topic.clone(), route);
+                }
+                Ok(None) => tracing::debug!(topic, "no route yet"),
+                Err(reason) => tracing::warn!(topic, "keeping the cached route: {reason}"),
+            }
+        }
+    }
+
+    fn heartbeat_request(&self) -> RemotingCommand {
+        let data = HeartbeatData {
+            client_id: self.client_id.clone(),
+            consumer_data_set: vec![ConsumerData {
+                consume_from_where: self.config.consume_from_where,
+                consume_type: ConsumeType::Passively,
+                group_name: self.config.group.clone(),
+                message_model: self.config.message_model,
+                subscription_data_set: self.config.subscriptions.clone(),
+                unit_mode: false,
+            }],
+            producer_data_set: Vec::new(),
+        };
+        RemotingCommand::request(RequestCode::HEART_BEAT, ExtFields::new()).with_body(data.encode())
+    }
+
+    /// HEART_BEAT to every broker (masters and slaves) of every cached route.
+    pub async fn heartbeat_all(&self) {
+        let addrs: BTreeSet<String> = self
+            .routes
+            .read()
+            .values()
+            .flat_map(|route| route.broker_datas.iter())
+            .flat_map(|broker| broker.broker_addrs.values().cloned())
+            .collect();
+        for addr in addrs {
+            let result = self
+                .remoting
+                .invoke(&addr, self.heartbeat_request(), self.config.admin_timeout)
+                .await;
+            match result {
+                Ok(response) if response.code == ResponseCode::SUCCESS => {
+                    self.heartbeated.lock().insert(addr);
+                }
+                Ok(response) => tracing::warn!(
+                    "heartbeat to {addr} refused: code {}, {}",
+                    response.code,
+                    response.remark_text()
+                ),
+                Err(error) => tracing::warn!("heartbeat to {addr} failed: {error}"),
+            }
+        }
+    }
+
+    /// Splits every subscribed topic's queues among the group again, stops the pull loops
+    /// of queues no longer ours (committing their offsets) and starts loops for new ones. A
+    /// topic whose split cannot be computed keeps its current queues.
+    pub async fn rebalance(self: &Arc<Self>) {
+        let mut wanted = HashSet::new();
+        let mut unsettled = HashSet::new();
+        for subscription in &self.config.subscriptions {
+            let topic = &subscription.topic;
+            match self.allocate(topic).await {
+                Ok(queues) => wanted.extend(queues),
+                Err(reason) => {
+                    tracing::debug!(topic, "keeping the current queues: {reason}");
+                    unsettled.insert(topic.clone());
+                }
+            }
+        }
+        let dropped: Vec<(MessageQueue, PullTask)> = {
+            let mut owned = self.owned.lock();
+            let gone: Vec<MessageQueue> = owned
+                .keys()
+                .filter(|q| !wanted.contains(*q) && !unsettled.contains(&q.topic))
+                .cloned()
+                .collect();
+            gone.into_iter()
+                .filter_map(|q| owned.remove(&q).map(|task| (q, task)))
+                .collect()
+        };
+        for (queue, task) in dropped {
+            tracing::info!(?queue, "queue given up");
+            task.stop().await;
+            if self.is_broadcasting() {
+                // Kept in memory, in case the queue comes back.
+                continue;
+            }
+            let offset = self.offsets.lock().remove(&queue);
+            if let Some(offset) = offset {
+                self.commit(&queue, offset).await;
+            }
+        }
+        let mut owned = self.owned.lock();
+        for queue in wanted {
+            if owned.contains_key(&queue) {
+                continue;
+            }
+            tracing::info!(?queue, "queue taken");
+            let (trigger, shutdown) = shutdown_channel();
+            let task = tokio::spawn(pull::pull_loop(self.clone(), queue.clone(), shutdown));
+            owned.insert(queue, PullTask { trigger, task });
+        }
+    }
+
+    /// This member's share of `topic`'s readable queues.
+    async fn allocate(&self, topic: &str) -> Result<Vec<MessageQueue>, String> {
+        if !self.has_route(topic) {
+            match self.route_source.route(topic).await? {
+                Some(route) => {
+                    self.routes.write().insert(topic.to_owned(), route);
+                    self.heartbeat_all().await;
+                }
+                None => return Err("no route".to_owned()),
+            }
+        }
+        let (queues, addrs) = {
+            let routes = self.routes.read();
+            let route = routes.get(topic).ok_or("no route")?;
+            readable_queues(topic, route)
+        };
+        if queues.is_empty() || self.is_broadcasting() {
+            return Ok(queues);
+        }
+        let client_ids = self.consumer_ids(&addrs).await?;
+        Ok(allocate_averagely(queues, client_ids, &self.client_id))
+    }
+
+    /// GET_CONSUMER_LIST_BY_GROUP from the first of `addrs` that answers.
+    async fn consumer_ids(&self, addrs: &BTreeSet<String>) -> Result<Vec<String>, String> {
+        let header = GetConsumerListByGroupRequestHeader {
+            consumer_group: self.config.group.clone(),
+        };
+        let mut failures = Vec::new();
+        for addr in addrs {
+            let request = RemotingCommand::request(
+                RequestCode::GET_CONSUMER_LIST_BY_GROUP,
+                header.to_ext_fields(),
+            );
+            match self
+                .remoting
+                .invoke(addr, request, self.config.admin_timeout)
+                .await
+            {
+                Ok(response) if response.code == ResponseCode::SUCCESS => {
+                    return ConsumerListBody::decode(&response.body)
+                        .map(|body| body.consumer_id_list)
+                        .map_err(|error| format!("{addr}: {error}"));
+                }
+                Ok(response) => failures.push(format!(
+                    "{addr}: code {}, {}",
+                    response.code,
+                    response.remark_text()
+                )),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        Err(format!("no consumer list: {}", failures.join("; ")))
+    }
+
+    /// Tells every pull loop to stop, without waiting (for `Drop`).
+    pub fn signal_all_pulls(&self) {
+        for task in self.owned.lock().values() {
+            task.trigger.trigger();
+        }
+    }
+
+    /// Stops every pull loop and waits for them; their offsets stay to be committed.
+    pub async fn stop_all_pulls(&self) {
+        let tasks: Vec<PullTask> = self.owned.lock().drain().map(|(_, task)| task).collect();
+        for task in &tasks {
+            task.trigger.trigger();
+        }
+        for task in tasks {
+            task.stop().await;
+        }
+    }
+
+    /// UNREGISTER_CLIENT to every broker that took a heartbeat, then closes the connections.
+    pub async fn unregister(&self) {
+        let addrs: Vec<String> = self.heartbeated.lock().drain().collect();
+        let header = UnregisterClientRequestHeader {
+            client_id: self.client_id.clone(),
+            producer_group: None,
+            consumer_group: Some(self.config.group.clone()),
+        };
+        for addr in addrs {
+            let request =
+                RemotingCommand::request(RequestCode::UNREGISTER_CLIENT, header.to_ext_fields());
+            match self
+                .remoting
+                .invoke(&addr, request, self.config.admin_timeout)
+                .await
+            {
+                Ok(response) if response.code == ResponseCode::SUCCESS => {}
+                Ok(response) => tracing::warn!(
+                    "unregister from {addr} refused: code {}, {}",
+                    response.code,
+                    response.remark_text()
+                ),
+                Err(error) => tracing::warn!("unregister from {addr} failed: {error}"),
+            }
+            self.remoting.close(&addr);
+        }
+    }
+}
+
+/// `topic`'s readable queues on brokers with a master, and those masters' addresses.
+fn readable_queues(topic: &str, route: &TopicRouteData) -> (Vec<MessageQueue>, BTreeSet<String>) {
+    let mut queues = Vec::new();
+    let mut addrs = BTreeSet::new();
+    for queue_data in &route.queue_datas {
+        if !perm::is_readable(queue_data.perm) {
+            continue;
+        }
+        let master = route
+            .broker_datas
+            .iter()
+            .find(|b| b.broker_name == queue_data.broker_name)
+            .and_then(|b| b.master_addr());
+        let Some(master) = master else { continue };
+        addrs.insert(master.to_owned());
+        for queue_id in 0..queue_data.read_queue_nums.max(0) {
+            queues.push(MessageQueue::new(topic, &queue_data.broker_name, queue_id));
+        }
+    }
+    (queues, addrs)
+}
+
+/// The consumer's one background task: heartbeats and route refreshes, rebalances (on a
+/// timer and when a broker says the group changed) and offset commits. On `shutdown` it
+/// stops every pull loop before it returns.
+pub(super) async fn background(instance: Arc<Instance>, mut shutdown: Shutdown) {
+    let config = &instance.config;
+    let ticker = |interval| {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    };
+    let mut heartbeat = ticker(config.heartbeat_interval);
+    let mut rebalance = ticker(config.rebalance_interval);
+    let mut persist = ticker(config.persist_interval);
+    let rebalance_now = instance.rebalance_now.clone();
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => break,
+            _ = heartbeat.tick() => {
+                instance.refresh_routes().await;
+                instance.heartbeat_all().await;
+            }
+            _ = rebalance.tick() => instance.rebalance().await,
+            () = rebalance_now.notified() => instance.rebalance().await,
+            _ = persist.tick() => instance.commit_offsets().await,
+        }
+    }
+    instance.stop_all_pulls().await;
+}
