@@ -4,16 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bolide_broker::config::BrokerConfig;
-use bolide_broker::server::Listeners;
-use bolide_client::namesrv::NamesrvClient;
 use bolide_client::producer::{Message, Producer, ProducerError, SendResult, SendStatus};
 use bolide_client::protocol::body::ProducerConnection;
 use bolide_client::protocol::broker_header::{
@@ -22,111 +18,10 @@ use bolide_client::protocol::broker_header::{
 use bolide_client::protocol::header::CommandHeader;
 use bolide_client::protocol::message::{StoredMessage, decode_records, property, sysflag};
 use bolide_client::protocol::{RemotingCommand, RequestCode, ResponseCode};
-use bolide_client::remoting::{ClientConfig, RemotingClient, ShutdownTrigger, shutdown_channel};
-use bolide_namesrv::NamesrvConfig;
+use bolide_client::remoting::{ClientConfig, RemotingClient};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
-const TIMEOUT: Duration = Duration::from_secs(3);
-const WAIT_LIMIT: Duration = Duration::from_secs(20);
-
-/// A server task and the trigger that stops it.
-struct Server {
-    addr: String,
-    trigger: ShutdownTrigger,
-    task: JoinHandle<()>,
-}
-
-impl Server {
-    async fn stop(self) {
-        self.trigger.trigger();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("stops in time")
-            .expect("no panic");
-    }
-}
-
-async fn start_namesrv(dir: &Path) -> Server {
-    let config = NamesrvConfig {
-        kv_config_path: dir.join("kvConfig.json"),
-        ..NamesrvConfig::default()
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (trigger, shutdown) = shutdown_channel();
-    let task = tokio::spawn(async move {
-        bolide_namesrv::run(config, listener, shutdown)
-            .await
-            .expect("name server runs");
-    });
-    Server {
-        addr,
-        trigger,
-        task,
-    }
-}
-
-/// A master broker named `name`, registered with `namesrv`: returns once the name server
-/// serves TBW102 from it, so that auto-creation can go there.
-async fn start_broker(dir: &Path, name: &str, namesrv: &str) -> Server {
-    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = BrokerConfig {
-        broker_cluster_name: "DefaultCluster".to_owned(),
-        broker_name: name.to_owned(),
-        namesrv_addr: Some(namesrv.to_owned()),
-        broker_ip1: loopback,
-        broker_ip2: loopback,
-        listen_port: main.local_addr().unwrap().port(),
-        store_path_root_dir: dir.join(name),
-        mapped_file_size_commit_log_bytes: 64 * 1024 * 1024,
-        max_hash_slot_num: 50_000,
-        max_index_num: 200_000,
-        ..BrokerConfig::default()
-    };
-    let addr = config.broker_addr();
-    let (trigger, shutdown) = shutdown_channel();
-    let task = tokio::spawn(async move {
-        bolide_broker::server::run(config, Listeners { main, fast: None }, shutdown)
-            .await
-            .expect("broker runs");
-    });
-    let client = namesrv_client();
-    wait_for("the broker's TBW102 route", || async {
-        client
-            .route(namesrv, "TBW102")
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|route| route.broker_datas.iter().any(|b| b.broker_name == name))
-    })
-    .await;
-    Server {
-        addr,
-        trigger,
-        task,
-    }
-}
-
-fn namesrv_client() -> NamesrvClient {
-    NamesrvClient::new(
-        Arc::new(RemotingClient::new(ClientConfig::default())),
-        TIMEOUT,
-    )
-}
-
-async fn wait_for<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use common::{TIMEOUT, namesrv_client, start_broker, start_namesrv, wait_for};
 
 async fn producer(namesrv_addr: &str, group: &str) -> Producer {
     let producer = Producer::builder()
@@ -208,7 +103,7 @@ fn stored_body(message: &StoredMessage) -> Vec<u8> {
 async fn sync_sends_are_stored_in_order_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let namesrv = start_namesrv(dir.path()).await;
-    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr).await;
+    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |_| {}).await;
     let producer = producer(&namesrv.addr, "pg_sync").await;
 
     let big_body: Vec<u8> = (0..10 * 1024).map(|i| (i % 251) as u8).collect();
@@ -306,7 +201,7 @@ async fn sync_sends_are_stored_in_order_and_read_back() {
 async fn a_new_topic_is_created_through_tbw102() {
     let dir = tempfile::tempdir().unwrap();
     let namesrv = start_namesrv(dir.path()).await;
-    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr).await;
+    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |_| {}).await;
     let client = namesrv_client();
     assert_eq!(client.route(&namesrv.addr, "BrandNew").await.unwrap(), None);
 
@@ -339,7 +234,7 @@ async fn a_new_topic_is_created_through_tbw102() {
 async fn oneway_and_batch_sends_land() {
     let dir = tempfile::tempdir().unwrap();
     let namesrv = start_namesrv(dir.path()).await;
-    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr).await;
+    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |_| {}).await;
     let producer = producer(&namesrv.addr, "pg_batch").await;
     let reader = RemotingClient::new(ClientConfig::default());
 
@@ -398,7 +293,7 @@ async fn oneway_and_batch_sends_land() {
 async fn sends_work_when_the_first_name_server_is_dead() {
     let dir = tempfile::tempdir().unwrap();
     let namesrv = start_namesrv(dir.path()).await;
-    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr).await;
+    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |_| {}).await;
     // Nothing listens on a port bound and then released.
     let dead = TcpListener::bind("127.0.0.1:0")
         .await
@@ -426,8 +321,8 @@ async fn sends_work_when_the_first_name_server_is_dead() {
 async fn a_failed_broker_is_retried_on_another() {
     let dir = tempfile::tempdir().unwrap();
     let namesrv = start_namesrv(dir.path()).await;
-    let broker_a = start_broker(dir.path(), "broker-a", &namesrv.addr).await;
-    let broker_b = start_broker(dir.path(), "broker-b", &namesrv.addr).await;
+    let broker_a = start_broker(dir.path(), "broker-a", &namesrv.addr, |_| {}).await;
+    let broker_b = start_broker(dir.path(), "broker-b", &namesrv.addr, |_| {}).await;
     let producer = Producer::builder()
         .namesrv_addr(&namesrv.addr)
         .group("pg_retry")

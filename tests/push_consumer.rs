@@ -5,18 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeSet, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
-use bolide_broker::config::BrokerConfig;
-use bolide_broker::server::Listeners;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use bolide_client::consumer::{
     ConsumeFromWhere, ConsumeStatus, MessageModel, PushConsumer, StoredMessage,
 };
-use bolide_client::namesrv::NamesrvClient;
 use bolide_client::producer::{Message, Producer};
 use bolide_client::protocol::broker_header::{
     QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
@@ -24,31 +21,12 @@ use bolide_client::protocol::broker_header::{
 use bolide_client::protocol::header::CommandHeader;
 use bolide_client::protocol::message::property;
 use bolide_client::protocol::{RemotingCommand, RequestCode, ResponseCode};
-use bolide_client::remoting::{ClientConfig, RemotingClient, ShutdownTrigger, shutdown_channel};
-use bolide_namesrv::NamesrvConfig;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use bolide_client::remoting::{ClientConfig, RemotingClient};
 
-const TIMEOUT: Duration = Duration::from_secs(3);
-const WAIT_LIMIT: Duration = Duration::from_secs(30);
+use common::{Server, TIMEOUT, start_broker, start_namesrv, wait_for};
+
 /// Every delay level, 3 included (the first retry), shortened so redelivery is quick.
 const DELAY_LEVEL_MS: u64 = 200;
-
-struct Server {
-    addr: String,
-    trigger: ShutdownTrigger,
-    task: JoinHandle<()>,
-}
-
-impl Server {
-    async fn stop(self) {
-        self.trigger.trigger();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("stops in time")
-            .expect("no panic");
-    }
-}
 
 /// A name server and one master broker registered with it.
 struct Cluster {
@@ -61,7 +39,10 @@ impl Cluster {
     async fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let namesrv = start_namesrv(dir.path()).await;
-        let broker = start_broker(dir.path(), "broker-a", &namesrv.addr).await;
+        let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |config| {
+            config.delay_levels_ms = vec![DELAY_LEVEL_MS; 18];
+        })
+        .await;
         Cluster {
             namesrv,
             broker,
@@ -72,82 +53,6 @@ impl Cluster {
     async fn stop(self) {
         self.broker.stop().await;
         self.namesrv.stop().await;
-    }
-}
-
-async fn start_namesrv(dir: &Path) -> Server {
-    let config = NamesrvConfig {
-        kv_config_path: dir.join("kvConfig.json"),
-        ..NamesrvConfig::default()
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (trigger, shutdown) = shutdown_channel();
-    let task = tokio::spawn(async move {
-        bolide_namesrv::run(config, listener, shutdown)
-            .await
-            .expect("name server runs");
-    });
-    Server {
-        addr,
-        trigger,
-        task,
-    }
-}
-
-async fn start_broker(dir: &Path, name: &str, namesrv: &str) -> Server {
-    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = BrokerConfig {
-        broker_cluster_name: "DefaultCluster".to_owned(),
-        broker_name: name.to_owned(),
-        namesrv_addr: Some(namesrv.to_owned()),
-        broker_ip1: loopback,
-        broker_ip2: loopback,
-        listen_port: main.local_addr().unwrap().port(),
-        store_path_root_dir: dir.join(name),
-        mapped_file_size_commit_log_bytes: 64 * 1024 * 1024,
-        max_hash_slot_num: 50_000,
-        max_index_num: 200_000,
-        delay_levels_ms: vec![DELAY_LEVEL_MS; 18],
-        ..BrokerConfig::default()
-    };
-    let addr = config.broker_addr();
-    let (trigger, shutdown) = shutdown_channel();
-    let task = tokio::spawn(async move {
-        bolide_broker::server::run(config, Listeners { main, fast: None }, shutdown)
-            .await
-            .expect("broker runs");
-    });
-    let client = NamesrvClient::new(
-        Arc::new(RemotingClient::new(ClientConfig::default())),
-        TIMEOUT,
-    );
-    wait_for("the broker's TBW102 route", || async {
-        client
-            .route(namesrv, "TBW102")
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|route| route.broker_datas.iter().any(|b| b.broker_name == name))
-    })
-    .await;
-    Server {
-        addr,
-        trigger,
-        task,
-    }
-}
-
-async fn wait_for<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
