@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::allocate::allocate_averagely;
 use super::{ConsumerConfig, Listener, pull};
-use crate::producer::route_source::RouteSource;
+use crate::producer::route_source::{RouteSource, unregister_client};
 use crate::protocol::body::ConsumerListBody;
 use crate::protocol::broker_header::{
     GetConsumerListByGroupRequestHeader, NotifyConsumerIdsChangedRequestHeader,
@@ -334,24 +334,7 @@ impl Instance {
             producer_group: None,
             consumer_group: Some(self.config.group.clone()),
         };
-        for addr in addrs {
-            let request =
-                RemotingCommand::request(RequestCode::UNREGISTER_CLIENT, header.to_ext_fields());
-            match self
-                .remoting
-                .invoke(&addr, request, self.config.admin_timeout)
-                .await
-            {
-                Ok(response) if response.code == ResponseCode::SUCCESS => {}
-                Ok(response) => tracing::warn!(
-                    "unregister from {addr} refused: code {}, {}",
-                    response.code,
-                    response.remark_text()
-                ),
-                Err(error) => tracing::warn!("unregister from {addr} failed: {error}"),
-            }
-            self.remoting.close(&addr);
-        }
+        unregister_client(&self.remoting, addrs, &header, self.config.admin_timeout).await;
     }
 }
 

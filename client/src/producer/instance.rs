@@ -10,10 +10,9 @@ use parking_lot::{Mutex, RwLock};
 
 use super::error::{ProducerError, Result};
 use super::route::{AUTO_CREATE_TOPIC_KEY, BrokerAvoidance, PublishInfo};
-use super::route_source::RouteSource;
+use super::route_source::{RouteSource, unregister_client};
 use super::uniq_id::UniqIdGenerator;
 use crate::protocol::broker_header::UnregisterClientRequestHeader;
-use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{HeartbeatData, ProducerData};
 use crate::protocol::route::TopicRouteData;
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
@@ -199,24 +198,7 @@ impl Instance {
             producer_group: Some(self.config.group.clone()),
             consumer_group: None,
         };
-        for addr in addrs {
-            let request =
-                RemotingCommand::request(RequestCode::UNREGISTER_CLIENT, header.to_ext_fields());
-            match self
-                .remoting
-                .invoke(&addr, request, self.config.admin_timeout)
-                .await
-            {
-                Ok(response) if response.code == ResponseCode::SUCCESS => {}
-                Ok(response) => tracing::warn!(
-                    "unregister from {addr} refused: code {}, {}",
-                    response.code,
-                    response.remark_text()
-                ),
-                Err(error) => tracing::warn!("unregister from {addr} failed: {error}"),
-            }
-            self.remoting.close(&addr);
-        }
+        unregister_client(&self.remoting, addrs, &header, self.config.admin_timeout).await;
     }
 }
 

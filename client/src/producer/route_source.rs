@@ -1,14 +1,42 @@
 //! Where clients get topic routes: GET_ROUTEINFO_BY_TOPIC from a list of name servers, the
 //! first picked at random and kept while it answers, the others tried round-robin when it
-//! fails. Shared by the producer and the push consumer.
+//! fails; and the UNREGISTER_CLIENT a client sends its brokers at shutdown. Shared by the
+//! producer and the push consumer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::namesrv::NamesrvClient;
+use crate::protocol::broker_header::UnregisterClientRequestHeader;
+use crate::protocol::header::CommandHeader;
 use crate::protocol::route::TopicRouteData;
+use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::RemotingClient;
+
+/// UNREGISTER_CLIENT to each broker in `addrs`, then closes the connection to it. Failures
+/// are logged: the broker drops a silent client after 120 s anyway.
+pub(crate) async fn unregister_client(
+    remoting: &RemotingClient,
+    addrs: Vec<String>,
+    header: &UnregisterClientRequestHeader,
+    timeout: Duration,
+) {
+    for addr in addrs {
+        let request =
+            RemotingCommand::request(RequestCode::UNREGISTER_CLIENT, header.to_ext_fields());
+        match remoting.invoke(&addr, request, timeout).await {
+            Ok(response) if response.code == ResponseCode::SUCCESS => {}
+            Ok(response) => tracing::warn!(
+                "unregister from {addr} refused: code {}, {}",
+                response.code,
+                response.remark_text()
+            ),
+            Err(error) => tracing::warn!("unregister from {addr} failed: {error}"),
+        }
+        remoting.close(&addr);
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct RouteSource {
