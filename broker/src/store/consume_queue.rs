@@ -304,6 +304,35 @@ impl ConsumeQueue {
         )
     }
 
+    /// Like [`ConsumeQueue::put`], but a different unit below max is overwritten instead of
+    /// reported. Recovery uses it for records past the checkpoint's durable point, whose units
+    /// were never promised to be on disk: a file created before a crash may still hold zeros
+    /// (or a torn unit) where they belong, and the CRC-checked commit log is the truth.
+    pub fn put_replacing(&self, logical_offset: u64, unit: CqUnit) -> StoreResult<()> {
+        if logical_offset >= self.max_offset() {
+            return self.put(logical_offset, unit);
+        }
+        let Some(existing) = self.unit(logical_offset)? else {
+            // Retention removed its file: nothing to restore.
+            return Ok(());
+        };
+        if existing == unit {
+            return Ok(());
+        }
+        tracing::warn!(topic = %self.topic, queue_id = self.queue_id, logical_offset,
+            ?existing, ?unit, "rebuilding a consume queue unit that never reached the disk");
+        let Some(file) = self.files.find(position(logical_offset)) else {
+            return Ok(());
+        };
+        write_in_file(&file, logical_offset, &unit.encode())?;
+        self.max_physical_end
+            .fetch_max(unit.commit_log_end(), Ordering::AcqRel);
+        // The next flush must cover the rewritten unit before a checkpoint claims it.
+        let mut flushed = self.flushed_position.lock();
+        *flushed = (*flushed).min(position(logical_offset));
+        Ok(())
+    }
+
     pub fn unit(&self, logical_offset: u64) -> StoreResult<Option<CqUnit>> {
         Ok(self.units(logical_offset, 1)?.into_iter().next())
     }

@@ -23,6 +23,9 @@ pub struct StoreDispatcher {
     delay_levels_ms: Vec<u64>,
     /// Records below this already have durable index entries (recovery skips them).
     index_from: AtomicU64,
+    /// Records at or past this may have units that never reached the disk: recovery sets it
+    /// to the checkpoint's durable point so their units are rewritten, not verified.
+    replace_units_from: AtomicU64,
 }
 
 impl StoreDispatcher {
@@ -36,7 +39,14 @@ impl StoreDispatcher {
             index,
             delay_levels_ms,
             index_from: AtomicU64::new(0),
+            replace_units_from: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// See `replace_units_from`; `u64::MAX` (the default) verifies every unit below max.
+    pub fn set_replace_units_from(&self, physical_offset: u64) {
+        self.replace_units_from
+            .store(physical_offset, Ordering::Relaxed);
     }
 
     pub fn set_index_from(&self, physical_offset: u64) {
@@ -64,14 +74,16 @@ impl Dispatcher for StoreDispatcher {
     fn dispatch(&self, request: &DispatchRequest<'_>) -> StoreResult<()> {
         if request.is_consumable() {
             let queue = self.queues.get_or_create(request.topic, request.queue_id)?;
-            queue.put(
-                request.queue_offset,
-                CqUnit {
-                    commit_log_offset: request.physical_offset,
-                    size: request.size,
-                    tags_code: self.tags_code(request),
-                },
-            )?;
+            let unit = CqUnit {
+                commit_log_offset: request.physical_offset,
+                size: request.size,
+                tags_code: self.tags_code(request),
+            };
+            if request.physical_offset >= self.replace_units_from.load(Ordering::Relaxed) {
+                queue.put_replacing(request.queue_offset, unit)?;
+            } else {
+                queue.put(request.queue_offset, unit)?;
+            }
         }
         if let Some(index) = &self.index
             && request.is_indexable()

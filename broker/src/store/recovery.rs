@@ -5,6 +5,8 @@
 //!    "dispatched and durable" offset (from its first file when the checkpoint is missing or
 //!    torn), verifying each record's CRC and re-dispatching it: ConsumeQueue puts are
 //!    idempotent, and index entries are re-made only past what the index had made durable.
+//!    Units of records past the checkpoint's durable point are rewritten rather than checked:
+//!    their ConsumeQueue files may exist (created before the crash) without their bytes.
 //! 3. Where valid data ends, the log is cut, and ConsumeQueue units pointing past the cut go.
 //!
 //! Telling a torn tail from corruption: a zero length or magic is the end of the data; an
@@ -66,6 +68,7 @@ pub fn recover(
         index.discard_from(durable_dispatch)?;
     }
     dispatcher.set_index_from(durable_dispatch);
+    dispatcher.set_replace_units_from(durable_dispatch);
 
     let mut records = 0u64;
     let mut last_store_timestamp_ms = 0;
@@ -105,6 +108,7 @@ pub fn recover(
         .queues
         .correct_min_offsets(commit_log.min_offset());
     dispatcher.set_index_from(0);
+    dispatcher.set_replace_units_from(u64::MAX);
     Ok(RecoveryReport {
         abnormal,
         scanned_from,

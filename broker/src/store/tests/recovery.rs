@@ -368,3 +368,29 @@ fn schedule_topic_units_hold_the_delivery_time_live_and_after_recovery() {
     let recovered = open(&disk, manual_config());
     assert_eq!(codes(&recovered), expected);
 }
+
+/// Power loss after several ConsumeQueue files were created but before any of them was
+/// flushed: the files exist, full of zeros. Recovery must rebuild their units from the
+/// commit log rather than take the zeros for corruption, and the rebuilt units must reach the
+/// disk.
+#[test]
+fn consume_queue_files_created_but_never_flushed_are_rebuilt() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, manual_config());
+    // 64 units per ConsumeQueue file: 200 messages make four files.
+    let spans = write_durable(&fs, &store, 200);
+    let disk = fs.crash();
+    drop(store);
+    let recovered = open(&disk, manual_config());
+    assert!(recovered.recovery_report().abnormal);
+    let messages = read_queue(&recovered, "T", 0);
+    assert_eq!(messages.len(), 200);
+    for (message, span) in messages.iter().zip(&spans) {
+        assert_eq!(message.physical_offset as u64, span.0);
+    }
+    // The rebuilt units are flushed by the clean shutdown: a later power loss keeps them.
+    recovered.shutdown().expect("shutdown");
+    let again = open(&disk.crash(), manual_config());
+    assert!(!again.recovery_report().abnormal);
+    assert_eq!(read_queue(&again, "T", 0).len(), 200);
+}
