@@ -1,6 +1,7 @@
 //! The producer (`bolide_client::producer`) against a name server and brokers run in-process
 //! on 127.0.0.1:0: sync sends read back by PULL_MESSAGE, auto-creation through TBW102, oneway
-//! and batch sends, name-server failover, and retries on another broker.
+//! and batch sends, name-server failover, retries on another broker, ordered sends by
+//! sharding key, callback sends and zstd bodies.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +11,9 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::time::Duration;
 
-use bolide_client::producer::{Message, Producer, ProducerError, SendResult, SendStatus};
+use bolide_client::producer::{
+    CompressionType, Message, Producer, ProducerError, SendResult, SendStatus,
+};
 use bolide_client::protocol::body::ProducerConnection;
 use bolide_client::protocol::broker_header::{
     GetProducerConnectionListRequestHeader, PullMessageRequestHeader, pull_sys_flag,
@@ -88,10 +91,16 @@ async fn producer_client_ids(client: &RemotingClient, broker: &str, group: &str)
         .collect()
 }
 
+/// The body as sent: zlib is inflated here independently of the client's codec.
 fn stored_body(message: &StoredMessage) -> Vec<u8> {
     if message.sysflag & sysflag::COMPRESSED == 0 {
         return message.body.to_vec();
     }
+    assert_eq!(
+        message.sysflag & sysflag::COMPRESSION_TYPE_MASK,
+        0,
+        "4.x zlib"
+    );
     let mut body = Vec::new();
     flate2::read::ZlibDecoder::new(&message.body[..])
         .read_to_end(&mut body)
@@ -363,5 +372,104 @@ async fn a_failed_broker_is_retried_on_another() {
 
     producer.shutdown().await;
     broker_a.stop().await;
+    namesrv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ordered_callback_and_zstd_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv = start_namesrv(dir.path()).await;
+    let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |_| {}).await;
+    let producer = producer(&namesrv.addr, "pg_ordered").await;
+    let reader = RemotingClient::new(ClientConfig::default());
+
+    // Every message of a sharding key lands in one queue, in send order; the queue is the
+    // one Java's hash selector picks: |hashCode % 4| ("order-0".hashCode() etc.).
+    let queues = producer.publish_queues("ProducerOrdered").await.unwrap();
+    assert_eq!(queues.len(), 4);
+    let mut per_key: Vec<Vec<SendResult>> = vec![Vec::new(); 3];
+    for sequence in 0..30 {
+        let key = sequence % 3;
+        let message = Message::new("ProducerOrdered", format!("order-{key}-{sequence}"));
+        let result = producer
+            .send_orderly(message, &format!("order-{key}"))
+            .await
+            .unwrap();
+        per_key[key].push(result);
+    }
+    let java_hash = |text: &str| {
+        text.encode_utf16()
+            .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
+    };
+    for (key, results) in per_key.iter().enumerate() {
+        let expected_queue = (java_hash(&format!("order-{key}")) % 4).unsigned_abs() as i32;
+        assert!(
+            results
+                .iter()
+                .all(|r| r.message_queue.queue_id == expected_queue)
+        );
+        let offsets: Vec<i64> = results.iter().map(|r| r.queue_offset).collect();
+        assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    }
+    let target = queues[2].clone();
+    let to_queue = producer
+        .send_to_queue(Message::new("ProducerOrdered", "chosen"), &target)
+        .await
+        .unwrap();
+    assert_eq!(to_queue.message_queue, target);
+
+    // The callback form reports the stored result.
+    let (done, result) = tokio::sync::oneshot::channel();
+    producer.send_with_callback(Message::new("ProducerCallback", "called back"), move |r| {
+        let _ = done.send(r);
+    });
+    let result = tokio::time::timeout(Duration::from_secs(10), result)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let stored = pull(
+        &reader,
+        &broker.addr,
+        "ProducerCallback",
+        result.message_queue.queue_id,
+        result.queue_offset,
+    )
+    .await;
+    assert_eq!(stored[0].body, &b"called back"[..]);
+
+    // zstd: RocketMQ 5's type bits, and the body decodes with a stock zstd decoder.
+    let zstd_producer = Producer::builder()
+        .namesrv_addr(&namesrv.addr)
+        .group("pg_zstd")
+        .compression_type(CompressionType::Zstd)
+        .build()
+        .unwrap();
+    zstd_producer.start().await.unwrap();
+    let body: Vec<u8> = (0..20_000u32).map(|i| (i % 7) as u8).collect();
+    let result = zstd_producer
+        .send(Message::new("ProducerZstd", body.clone()))
+        .await
+        .unwrap();
+    let stored = pull(
+        &reader,
+        &broker.addr,
+        "ProducerZstd",
+        result.message_queue.queue_id,
+        result.queue_offset,
+    )
+    .await;
+    let flags = stored[0].sysflag;
+    assert_eq!(flags & sysflag::COMPRESSED, sysflag::COMPRESSED);
+    assert_eq!(
+        flags & sysflag::COMPRESSION_TYPE_MASK,
+        sysflag::COMPRESSION_ZSTD
+    );
+    assert!(stored[0].body.len() < body.len() / 10);
+    assert_eq!(zstd::decode_all(&stored[0].body[..]).unwrap(), body);
+
+    zstd_producer.shutdown().await;
+    producer.shutdown().await;
+    broker.stop().await;
     namesrv.stop().await;
 }

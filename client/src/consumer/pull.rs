@@ -2,11 +2,8 @@
 //! the listener, CONSUMER_SEND_MSG_BACK for messages it wants later, and the queue's
 //! consumed offset. Runs until its queue is given up or the consumer shuts down.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
-
-use flate2::read::ZlibDecoder;
 
 use super::instance::Instance;
 use super::{ConsumeStatus, MAX_RECONSUME_TIMES, PULL_BATCH_SIZE};
@@ -15,9 +12,10 @@ use crate::protocol::broker_header::{
     ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
     pull_sys_flag,
 };
+use crate::protocol::compression;
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{MessageQueue, SubscriptionData};
-use crate::protocol::message::{StoredMessage, decode_records, property, sysflag};
+use crate::protocol::message::{StoredMessage, decode_records, property};
 use crate::protocol::{RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::Shutdown;
 
@@ -166,22 +164,13 @@ fn prepare(mut message: StoredMessage) -> StoredMessage {
     if let Some(topic) = message.properties.get(property::RETRY_TOPIC) {
         message.topic = topic.to_owned();
     }
-    if message.sysflag & sysflag::COMPRESSED != 0 {
-        let mut body = Vec::new();
-        let limit = u64::try_from(MAX_MESSAGE_BYTES).unwrap_or(u64::MAX) + 1;
-        match ZlibDecoder::new(&message.body[..])
-            .take(limit)
-            .read_to_end(&mut body)
-        {
-            Ok(length) if length <= MAX_MESSAGE_BYTES => {
-                message.body = body.into();
-                message.sysflag &= !sysflag::COMPRESSED;
-            }
-            Ok(_) => tracing::warn!("compressed body too large: delivered as stored"),
-            Err(error) => {
-                tracing::warn!("compressed body unreadable, delivered as stored: {error}")
-            }
+    match compression::inflate_body(message.sysflag, &message.body, MAX_MESSAGE_BYTES) {
+        Ok((body, flags)) if flags != message.sysflag => {
+            message.body = body.into();
+            message.sysflag = flags;
         }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(msg_id = %message.msg_id(), "delivered as stored: {error}"),
     }
     message
 }

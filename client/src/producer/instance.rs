@@ -26,8 +26,9 @@ pub struct ProducerConfig {
     /// Covers a whole send, retries included (as Java's `sendMsgTimeout`).
     pub send_timeout: Duration,
     pub retry_times_when_send_failed: u32,
-    /// Bodies longer than this are zlib-compressed.
+    /// Bodies longer than this are compressed with `compression_type`.
     pub compress_over_bytes: usize,
+    pub compression_type: crate::protocol::compression::CompressionType,
     /// How often cached routes are refreshed and brokers sent a heartbeat.
     pub refresh_interval: Duration,
     /// Timeout of each name-server, heartbeat and unregister request.

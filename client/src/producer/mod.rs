@@ -20,8 +20,16 @@
 //!   create it (protocol.md §3.7).
 //! * Queues: round-robin over the writable queues of master brokers. A broker that fails a
 //!   send is avoided for 30 s, and a retry goes to another broker when there is one.
+//!   [`Producer::send_orderly`] picks the queue by a sharding key's hash (Java's
+//!   `SelectMessageQueueByHash`), [`Producer::send_with_selector`] by the caller's choice,
+//!   [`Producer::send_to_queue`] a given queue: one attempt each, since another queue would
+//!   break the order.
 //! * Asynchronous sends: [`Producer::send`] is itself async; [`Producer::send_async`] gives
-//!   an owned `'static` future to hand to `tokio::spawn`. There is no callback API.
+//!   an owned `'static` future to hand to `tokio::spawn`, and [`Producer::send_with_callback`]
+//!   is Java's callback form.
+//! * Bodies over 4 KiB are compressed: zlib by default (the only kind RocketMQ 4.x
+//!   consumers read), zstd or LZ4 by [`ProducerBuilder::compression_type`], marked with
+//!   RocketMQ 5's sysflag type bits.
 //! * Not implemented: ordered-topic configs (`orderTopicConf`), transactions, request/reply,
 //!   namespaces, message tracing, and `retryAnotherBrokerWhenNotStoreOK`.
 
@@ -51,9 +59,11 @@ pub use uniq_id::UniqIdGenerator;
 
 use crate::namesrv::parse_namesrv_addrs;
 use crate::protocol::ResponseCode;
+pub use crate::protocol::compression::CompressionType;
 use crate::remoting::{ShutdownTrigger, shutdown_channel};
 use instance::Instance;
 use request::Prepared;
+use route::PublishQueue;
 
 /// Response codes after which Java retries on another broker (`retryResponseCodes`).
 const RETRY_RESPONSE_CODES: [i32; 4] = [
@@ -71,6 +81,7 @@ pub struct ProducerBuilder {
     send_timeout: Duration,
     retry_times_when_send_failed: u32,
     compress_over_bytes: usize,
+    compression_type: CompressionType,
     refresh_interval: Duration,
 }
 
@@ -82,6 +93,7 @@ impl Default for ProducerBuilder {
             send_timeout: Duration::from_secs(3),
             retry_times_when_send_failed: 2,
             compress_over_bytes: 4096,
+            compression_type: CompressionType::Zlib,
             refresh_interval: Duration::from_secs(30),
         }
     }
@@ -111,9 +123,16 @@ impl ProducerBuilder {
         self
     }
 
-    /// Bodies longer than this are zlib-compressed. Default 4096.
+    /// Bodies longer than this are compressed. Default 4096.
     pub fn compress_over_bytes(mut self, bytes: usize) -> Self {
         self.compress_over_bytes = bytes;
+        self
+    }
+
+    /// How bodies are compressed. Default zlib, the only kind RocketMQ 4.x consumers read;
+    /// zstd and LZ4 carry RocketMQ 5's sysflag type bits and need 5.x (or Bolide) consumers.
+    pub fn compression_type(mut self, kind: CompressionType) -> Self {
+        self.compression_type = kind;
         self
     }
 
@@ -146,6 +165,7 @@ impl ProducerBuilder {
             send_timeout: self.send_timeout,
             retry_times_when_send_failed: self.retry_times_when_send_failed,
             compress_over_bytes: self.compress_over_bytes,
+            compression_type: self.compression_type,
             refresh_interval: self.refresh_interval,
             admin_timeout: Duration::from_secs(3),
         };
@@ -256,9 +276,7 @@ impl Producer {
     /// up to `retry_times_when_send_failed` times.
     pub async fn send(&self, message: Message) -> Result<SendResult> {
         self.ensure_running()?;
-        let id = self.instance.ids.next_id();
-        let prepared =
-            request::prepare_single(&message, &id, self.instance.config.compress_over_bytes)?;
+        let prepared = self.prepare(&message)?;
         self.send_with_retries(&prepared).await
     }
 
@@ -275,9 +293,7 @@ impl Producer {
     /// was handed to the connection, not that it was stored.
     pub async fn send_oneway(&self, message: Message) -> Result<()> {
         self.ensure_running()?;
-        let id = self.instance.ids.next_id();
-        let prepared =
-            request::prepare_single(&message, &id, self.instance.config.compress_over_bytes)?;
+        let prepared = self.prepare(&message)?;
         let instance = &self.instance;
         let info = instance.publish_info(&prepared.topic).await?;
         let target = info
@@ -310,6 +326,102 @@ impl Producer {
         self.send_with_retries(&prepared).await
     }
 
+    /// Sends one message to the queue `selector` picks among the topic's writable queues
+    /// (Java `send(msg, MessageQueueSelector, arg)`), for ordered messages: one attempt, no
+    /// retry elsewhere, because another queue would break the order the selector keeps.
+    /// `None` from the selector fails the send.
+    pub async fn send_with_selector(
+        &self,
+        message: Message,
+        selector: impl FnOnce(&[MessageQueue], &Message) -> Option<usize>,
+    ) -> Result<SendResult> {
+        self.ensure_running()?;
+        let prepared = self.prepare(&message)?;
+        let info = self.instance.publish_info(&prepared.topic).await?;
+        let queues: Vec<MessageQueue> = info.queues.iter().map(|q| q.queue.clone()).collect();
+        let target = selector(&queues, &message)
+            .and_then(|index| info.queues.get(index))
+            .cloned()
+            .ok_or_else(|| ProducerError::NoRoute {
+                topic: prepared.topic.clone(),
+                reason: format!("the selector chose none of {} queues", queues.len()),
+            })?;
+        self.attempt(&prepared, &target, self.instance.config.send_timeout)
+            .await
+    }
+
+    /// Sends to the queue Java's `SelectMessageQueueByHash` picks for `sharding_key`
+    /// (`|hashCode % queues|`): messages with one key keep their order, as long as the
+    /// topic's queue count does not change.
+    pub async fn send_orderly(&self, message: Message, sharding_key: &str) -> Result<SendResult> {
+        let hash = java_string_hash(sharding_key);
+        self.send_with_selector(message, |queues, _| {
+            let count = i32::try_from(queues.len()).ok().filter(|n| *n > 0)?;
+            usize::try_from((hash % count).unsigned_abs()).ok()
+        })
+        .await
+    }
+
+    /// Sends to one given queue, which must be among the topic's writable queues.
+    pub async fn send_to_queue(
+        &self,
+        message: Message,
+        queue: &MessageQueue,
+    ) -> Result<SendResult> {
+        self.send_with_selector(message, |queues, _| queues.iter().position(|q| q == queue))
+            .await
+    }
+
+    /// Java's asynchronous `send(msg, SendCallback)`: returns at once and calls `callback`
+    /// with the outcome, retries included, on a runtime worker (so it must not block). Must
+    /// be called inside a tokio runtime.
+    pub fn send_with_callback(
+        &self,
+        message: Message,
+        callback: impl FnOnce(Result<SendResult>) + Send + 'static,
+    ) {
+        let send = self.send_async(message);
+        tokio::spawn(async move { callback(send.await) });
+    }
+
+    fn prepare(&self, message: &Message) -> Result<Prepared> {
+        let config = &self.instance.config;
+        let id = self.instance.ids.next_id();
+        request::prepare_single(
+            message,
+            &id,
+            config.compress_over_bytes,
+            config.compression_type,
+        )
+    }
+
+    /// One request to `target`, within `timeout`; the broker's avoidance record follows the
+    /// outcome.
+    async fn attempt(
+        &self,
+        prepared: &Prepared,
+        target: &PublishQueue,
+        timeout: Duration,
+    ) -> Result<SendResult> {
+        let instance = &self.instance;
+        let addr = &target.broker_addr;
+        let request = request::request(prepared, &instance.config.group, &target.queue, now_ms());
+        let outcome = match instance.remoting.invoke(addr, request, timeout).await {
+            Ok(response) => request::parse_response(prepared, &target.queue, addr, &response),
+            Err(source) => Err(ProducerError::Remoting {
+                broker_addr: addr.clone(),
+                topic: prepared.topic.clone(),
+                source,
+            }),
+        };
+        let broker_name = &target.queue.broker_name;
+        match &outcome {
+            Ok(_) => instance.avoidance.lock().succeed(broker_name),
+            Err(_) => instance.avoidance.lock().fail(broker_name, Instant::now()),
+        }
+        outcome
+    }
+
     /// The send loop: pick a queue, send, and on a transport failure or a retryable refusal
     /// try again on a broker not yet tried, all within one deadline of `send_timeout`.
     async fn send_with_retries(&self, prepared: &Prepared) -> Result<SendResult> {
@@ -330,24 +442,10 @@ impl Producer {
                 .cloned()
                 .ok_or_else(|| no_writable_queue(&prepared.topic))?;
             let broker_name = &target.queue.broker_name;
-            let addr = &target.broker_addr;
-            let request = request::request(prepared, &config.group, &target.queue, now_ms());
-            let outcome = match instance.remoting.invoke(addr, request, remaining).await {
-                Ok(response) => request::parse_response(prepared, &target.queue, addr, &response),
-                Err(source) => Err(ProducerError::Remoting {
-                    broker_addr: addr.clone(),
-                    topic: prepared.topic.clone(),
-                    source,
-                }),
-            };
-            let error = match outcome {
-                Ok(result) => {
-                    instance.avoidance.lock().succeed(broker_name);
-                    return Ok(result);
-                }
+            let error = match self.attempt(prepared, &target, remaining).await {
+                Ok(result) => return Ok(result),
                 Err(error) => error,
             };
-            instance.avoidance.lock().fail(broker_name, Instant::now());
             let retryable = match &error {
                 ProducerError::Remoting { .. } => true,
                 ProducerError::Broker { code, .. } => RETRY_RESPONSE_CODES.contains(code),
@@ -367,6 +465,12 @@ impl Producer {
     }
 }
 
+/// Java's `String.hashCode`, as the hash selector uses it (the tag hash is the same
+/// function, sign-extended).
+fn java_string_hash(text: &str) -> i32 {
+    i32::try_from(crate::protocol::message::tag_hash_code(text)).unwrap_or(0)
+}
+
 fn no_writable_queue(topic: &str) -> ProducerError {
     ProducerError::NoRoute {
         topic: topic.to_owned(),
@@ -379,4 +483,22 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::java_string_hash;
+
+    #[test]
+    fn sharding_keys_hash_like_java() {
+        // Values of Java's "...".hashCode().
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+        // |MIN % 4| does not overflow: the remainder is taken first, as Java does.
+        assert_eq!(
+            (java_string_hash("polygenelubricants") % 4).unsigned_abs(),
+            0
+        );
+    }
 }

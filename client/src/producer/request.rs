@@ -1,27 +1,22 @@
 //! Turning [`Message`]s into SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE requests and their
 //! responses into [`SendResult`]s. Pure: the caller supplies ids and the clock.
 
-use std::io::Write;
-
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
 
 use super::error::{ProducerError, Result};
 use super::message::{Message, MessageQueue, SendResult, SendStatus};
 use super::route::{AUTO_CREATE_TOPIC_KEY, DEFAULT_TOPIC_QUEUE_NUMS};
 use crate::protocol::batch::{BatchEntry, encode_batch};
 use crate::protocol::broker_header::{SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use crate::protocol::compression::{self, CompressionType};
 use crate::protocol::header::CommandHeader;
 use crate::protocol::message::{
-    KEY_SEPARATOR, MAX_TOPIC_BYTES, Properties, encode_properties, property, sysflag,
+    KEY_SEPARATOR, MAX_TOPIC_BYTES, Properties, encode_properties, property,
 };
 use crate::protocol::{RemotingCommand, RequestCode};
 
 /// The largest body (or batch body) a producer sends, as Java's `maxMessageSize` default.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
-/// zlib level Java's producer compresses with.
-const ZLIB_LEVEL: u32 = 5;
 
 /// Checks what Java's `Validators.checkMessage` checks.
 pub fn validate(message: &Message) -> Result<()> {
@@ -81,19 +76,19 @@ pub fn message_properties(message: &Message, uniq_key: &str) -> Properties {
     properties
 }
 
-/// zlib-compresses `body` when it is longer than `compress_over_bytes`; returns the bytes to
-/// send and the sysflag bits that describe them.
-pub fn maybe_compress(body: &Bytes, compress_over_bytes: usize) -> (Bytes, i32) {
+/// Compresses `body` with `kind` when it is longer than `compress_over_bytes`; returns the
+/// bytes to send and the sysflag bits that describe them.
+pub fn maybe_compress(
+    body: &Bytes,
+    compress_over_bytes: usize,
+    kind: CompressionType,
+) -> (Bytes, i32) {
     if body.len() <= compress_over_bytes {
         return (body.clone(), 0);
     }
-    let mut encoder = ZlibEncoder::new(
-        Vec::with_capacity(body.len() / 2),
-        Compression::new(ZLIB_LEVEL),
-    );
-    // Writing to a Vec cannot fail; should it, the body goes uncompressed, as Java's does.
-    match encoder.write_all(body).and_then(|()| encoder.finish()) {
-        Ok(compressed) => (Bytes::from(compressed), sysflag::COMPRESSED),
+    // Compressing into a Vec cannot fail; should it, the body goes uncompressed, as Java's.
+    match kind.compress(body, compression::DEFAULT_LEVEL) {
+        Ok(compressed) => (Bytes::from(compressed), kind.sysflag_bits()),
         Err(_) => (body.clone(), 0),
     }
 }
@@ -118,11 +113,12 @@ pub fn prepare_single(
     message: &Message,
     uniq_key: &str,
     compress_over_bytes: usize,
+    compression: CompressionType,
 ) -> Result<Prepared> {
     validate(message)?;
     let mut properties = message_properties(message, uniq_key);
     properties.insert(property::WAIT, "true");
-    let (body, sys_flag) = maybe_compress(&message.body, compress_over_bytes);
+    let (body, sys_flag) = maybe_compress(&message.body, compress_over_bytes, compression);
     Ok(Prepared {
         topic: message.topic.clone(),
         code: RequestCode::SEND_MESSAGE_V2,
@@ -263,7 +259,7 @@ mod tests {
 
     use super::*;
     use crate::protocol::batch::decode_batch;
-    use crate::protocol::message::decode_properties;
+    use crate::protocol::message::{decode_properties, sysflag};
 
     #[test]
     fn single_message_properties_and_compression() {
@@ -272,7 +268,7 @@ mod tests {
             .with_keys(["k1", "k2"])
             .with_delay_level(2)
             .with_property("color", "red");
-        let prepared = prepare_single(&message, "ID1", 4096).unwrap();
+        let prepared = prepare_single(&message, "ID1", 4096, CompressionType::Zlib).unwrap();
         let properties = decode_properties(&prepared.properties);
         assert_eq!(properties.get(property::TAGS), Some("TagA"));
         assert_eq!(properties.get(property::KEYS), Some("k1 k2"));
@@ -287,16 +283,28 @@ mod tests {
             .unwrap();
         assert_eq!(inflated, message.body);
 
-        let small = prepare_single(&Message::new("T", "hi"), "ID2", 4096).unwrap();
+        let small =
+            prepare_single(&Message::new("T", "hi"), "ID2", 4096, CompressionType::Zlib).unwrap();
         assert_eq!((small.sys_flag, &small.body[..]), (0, &b"hi"[..]));
+
+        let zstd = prepare_single(&message, "ID3", 4096, CompressionType::Zstd).unwrap();
+        assert_eq!(
+            zstd.sys_flag,
+            sysflag::COMPRESSED | sysflag::COMPRESSION_ZSTD
+        );
+        let (inflated, _) =
+            crate::protocol::compression::inflate_body(zstd.sys_flag, &zstd.body, 1 << 20).unwrap();
+        assert_eq!(inflated, message.body);
     }
 
     #[test]
     fn invalid_messages_are_refused() {
-        assert!(prepare_single(&Message::new("", "x"), "I", 10).is_err());
-        assert!(prepare_single(&Message::new("T", ""), "I", 10).is_err());
-        assert!(prepare_single(&Message::new("a b", "x"), "I", 10).is_err());
-        assert!(prepare_single(&Message::new("TBW102", "x"), "I", 10).is_err());
+        assert!(prepare_single(&Message::new("", "x"), "I", 10, CompressionType::Zlib).is_err());
+        assert!(prepare_single(&Message::new("T", ""), "I", 10, CompressionType::Zlib).is_err());
+        assert!(prepare_single(&Message::new("a b", "x"), "I", 10, CompressionType::Zlib).is_err());
+        assert!(
+            prepare_single(&Message::new("TBW102", "x"), "I", 10, CompressionType::Zlib).is_err()
+        );
         let mixed = [Message::new("A", "x"), Message::new("B", "x")];
         assert!(prepare_batch(&mixed, || "I".to_owned()).is_err());
         let delayed = [Message::new("A", "x").with_delay_level(1)];

@@ -10,6 +10,7 @@ pub mod body;
 pub mod broker_header;
 pub mod code;
 pub mod command;
+pub mod compression;
 pub mod error;
 pub mod frame;
 pub mod header;
