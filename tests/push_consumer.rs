@@ -23,38 +23,10 @@ use bolide_client::protocol::message::property;
 use bolide_client::protocol::{RemotingCommand, RequestCode, ResponseCode};
 use bolide_client::remoting::{ClientConfig, RemotingClient};
 
-use common::{Server, TIMEOUT, start_broker, start_namesrv, wait_for};
+use common::{Cluster, TIMEOUT, wait_for};
 
 /// Every delay level, 3 included (the first retry), shortened so redelivery is quick.
 const DELAY_LEVEL_MS: u64 = 200;
-
-/// A name server and one master broker registered with it.
-struct Cluster {
-    namesrv: Server,
-    broker: Server,
-    _dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    async fn start() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let namesrv = start_namesrv(dir.path()).await;
-        let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |config| {
-            config.delay_levels_ms = vec![DELAY_LEVEL_MS; 18];
-        })
-        .await;
-        Cluster {
-            namesrv,
-            broker,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(self) {
-        self.broker.stop().await;
-        self.namesrv.stop().await;
-    }
-}
 
 async fn producer(namesrv_addr: &str) -> Producer {
     let producer = Producer::builder()
@@ -204,7 +176,7 @@ async fn committed_sum(client: &RemotingClient, broker: &str, group: &str, topic
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_consumer_gets_every_message_exactly_once() {
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
     let producer = producer(&cluster.namesrv.addr).await;
     // A backlog before the consumer starts, the rest while it long-polls.
     send(&producer, "PushOnce", "k", 0..100, |_| "TagA".to_owned()).await;
@@ -245,7 +217,7 @@ async fn one_consumer_gets_every_message_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_consumers_split_the_queues_and_get_everything() {
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
     let producer = producer(&cluster.namesrv.addr).await;
     send(&producer, "PushSplit", "s", 0..1, |_| "TagA".to_owned()).await;
     let start = |instance: &'static str| {
@@ -295,7 +267,7 @@ async fn two_consumers_split_the_queues_and_get_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tag_filter_passes_only_subscribed_tags() {
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
     let producer = producer(&cluster.namesrv.addr).await;
     let tag = |i: usize| ["TagA", "TagB", "TagC"][i % 3].to_owned();
     send(&producer, "PushTags", "t", 0..30, tag).await;
@@ -335,7 +307,7 @@ async fn tag_filter_passes_only_subscribed_tags() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn later_comes_back_from_the_retry_topic() {
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
     let producer = producer(&cluster.namesrv.addr).await;
     send(&producer, "PushRetry", "r", 0..1, |_| "TagA".to_owned()).await;
     let (consumer, log) = consumer(
@@ -380,7 +352,7 @@ async fn later_comes_back_from_the_retry_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn new_group_from_first_offset_reads_the_backlog() {
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
     let producer = producer(&cluster.namesrv.addr).await;
     send(&producer, "PushBacklog", "b", 0..50, |_| "TagA".to_owned()).await;
     // An earlier group consumes everything and commits.
@@ -424,7 +396,7 @@ async fn new_group_from_first_offset_reads_the_backlog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broadcasting_members_each_get_everything() {
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
     let producer = producer(&cluster.namesrv.addr).await;
     send(&producer, "PushBroadcast", "c", 0..40, |_| {
         "TagA".to_owned()

@@ -123,3 +123,32 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A name server and one master broker, `broker-a`, registered with it, in a temporary
+/// directory; every delay level lasts `delay_level_ms` so that retries come back quickly.
+pub struct Cluster {
+    pub namesrv: Server,
+    pub broker: Server,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub async fn start(delay_level_ms: u64) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let namesrv = start_namesrv(dir.path()).await;
+        let broker = start_broker(dir.path(), "broker-a", &namesrv.addr, |config| {
+            config.delay_levels_ms = vec![delay_level_ms; 18];
+        })
+        .await;
+        Cluster {
+            namesrv,
+            broker,
+            dir,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.broker.stop().await;
+        self.namesrv.stop().await;
+    }
+}

@@ -4,13 +4,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::allocate::allocate_averagely;
-use super::{ConsumerConfig, Listener, pull};
+use super::{ConsumerConfig, ListenerKind, pull};
 use crate::producer::route_source::{RouteSource, unregister_client};
 use crate::protocol::body::ConsumerListBody;
 use crate::protocol::broker_header::{
@@ -19,13 +20,21 @@ use crate::protocol::broker_header::{
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{
-    ConsumeType, ConsumerData, HeartbeatData, MessageModel, MessageQueue, SubscriptionData,
+    ConsumeType, ConsumerData, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
+    MessageModel, MessageQueue, SubscriptionData, UnlockBatchRequestBody,
 };
 use crate::protocol::route::{TopicRouteData, perm};
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::{
     InboundRequestHandler, RemotingClient, Shutdown, ShutdownTrigger, shutdown_channel,
 };
+
+/// How long a granted queue lock counts as held without renewal (Java
+/// `rebalance.lockMaxLiveTime`): well under the broker's 60 s expiry, so this member stops
+/// consuming before the broker could give the queue to another.
+pub const LOCK_LIFETIME: Duration = Duration::from_secs(30);
+/// How often held locks are renewed (Java `rebalance.lockInterval`).
+const LOCK_RENEW_INTERVAL: Duration = Duration::from_secs(20);
 
 /// One owned queue's pull loop and the trigger that stops it.
 #[derive(Debug)]
@@ -70,7 +79,7 @@ pub(super) struct Instance {
     /// `ip@instance`, the id brokers know this client by.
     pub client_id: String,
     pub remoting: Arc<RemotingClient>,
-    pub listener: Listener,
+    pub listener: ListenerKind,
     rebalance_now: Arc<Notify>,
     route_source: RouteSource,
     routes: RwLock<HashMap<String, TopicRouteData>>,
@@ -80,13 +89,15 @@ pub(super) struct Instance {
     owned: Mutex<HashMap<MessageQueue, PullTask>>,
     /// Broker addresses that accepted a heartbeat: sent UNREGISTER_CLIENT at shutdown.
     heartbeated: Mutex<HashSet<String>>,
+    /// Orderly CLUSTERING: when the broker last granted each queue's lock to this member.
+    locks: Mutex<HashMap<MessageQueue, Instant>>,
 }
 
 impl Instance {
     pub fn new(
         config: ConsumerConfig,
         client_id: String,
-        listener: Listener,
+        listener: ListenerKind,
         rebalance_now: Arc<Notify>,
     ) -> Instance {
         let handler = NotifyHandler {
@@ -112,6 +123,7 @@ impl Instance {
             offsets: Mutex::new(HashMap::new()),
             owned: Mutex::new(HashMap::new()),
             heartbeated: Mutex::new(HashSet::new()),
+            locks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -240,6 +252,8 @@ impl Instance {
             if let Some(offset) = offset {
                 self.commit(&queue, offset).await;
             }
+            // Only after the commit: the next owner reads the offset once it holds the lock.
+            self.unlock(std::slice::from_ref(&queue)).await;
         }
         let mut owned = self.owned.lock();
         for queue in wanted {
@@ -326,6 +340,130 @@ impl Instance {
         }
     }
 
+    /// Whether consumption must hold the broker's queue locks (orderly CLUSTERING).
+    pub fn needs_locks(&self) -> bool {
+        self.config.orderly && !self.is_broadcasting()
+    }
+
+    /// Whether this member holds `queue`'s lock: granted within [`LOCK_LIFETIME`].
+    pub fn is_locked(&self, queue: &MessageQueue) -> bool {
+        self.locks
+            .lock()
+            .get(queue)
+            .is_some_and(|granted| granted.elapsed() < LOCK_LIFETIME)
+    }
+
+    /// LOCK_BATCH_MQ for `queues` of one broker: records the grants and forgets the
+    /// refusals. Returns how many were granted.
+    pub async fn lock(&self, broker_name: &str, queues: BTreeSet<MessageQueue>) -> usize {
+        let Some(addr) = self.master_addr(broker_name) else {
+            tracing::warn!(broker_name, "cannot lock queues: no master");
+            return 0;
+        };
+        let body = LockBatchRequestBody {
+            client_id: self.client_id.clone(),
+            consumer_group: self.config.group.clone(),
+            mq_set: queues.clone(),
+            only_this_broker: false,
+        };
+        let request = RemotingCommand::request(RequestCode::LOCK_BATCH_MQ, ExtFields::new())
+            .with_body(body.encode());
+        let granted = match self
+            .remoting
+            .invoke(&addr, request, self.config.admin_timeout)
+            .await
+        {
+            Ok(response) if response.code == ResponseCode::SUCCESS => {
+                match LockBatchResponseBody::decode(&response.body) {
+                    Ok(body) => body.lock_ok_mq_set,
+                    Err(error) => {
+                        tracing::warn!(addr, "bad LOCK_BATCH_MQ answer: {error}");
+                        BTreeSet::new()
+                    }
+                }
+            }
+            Ok(response) => {
+                tracing::warn!(
+                    addr,
+                    "LOCK_BATCH_MQ refused: code {}, {}",
+                    response.code,
+                    response.remark_text()
+                );
+                BTreeSet::new()
+            }
+            Err(error) => {
+                tracing::warn!(addr, "LOCK_BATCH_MQ failed: {error}");
+                BTreeSet::new()
+            }
+        };
+        let now = Instant::now();
+        let mut locks = self.locks.lock();
+        for queue in &queues {
+            if granted.contains(queue) {
+                locks.insert(queue.clone(), now);
+            } else if locks.remove(queue).is_some() {
+                tracing::warn!(?queue, "queue lock lost to another member");
+            }
+        }
+        granted.len()
+    }
+
+    /// Renews the locks of every owned queue (Java every 20 s), one request per broker.
+    pub async fn lock_all(&self) {
+        let mut by_broker: HashMap<String, BTreeSet<MessageQueue>> = HashMap::new();
+        for queue in self.owned.lock().keys() {
+            by_broker
+                .entry(queue.broker_name.clone())
+                .or_default()
+                .insert(queue.clone());
+        }
+        for (broker_name, queues) in by_broker {
+            self.lock(&broker_name, queues).await;
+        }
+    }
+
+    /// UNLOCK_BATCH_MQ for `queues`, so another member can take them at once rather than
+    /// after the broker's 60 s expiry. Nothing unless this member takes locks.
+    pub async fn unlock(&self, queues: &[MessageQueue]) {
+        if !self.needs_locks() {
+            return;
+        }
+        let mut by_broker: HashMap<&str, BTreeSet<MessageQueue>> = HashMap::new();
+        for queue in queues {
+            self.locks.lock().remove(queue);
+            by_broker
+                .entry(queue.broker_name.as_str())
+                .or_default()
+                .insert(queue.clone());
+        }
+        for (broker_name, queues) in by_broker {
+            let Some(addr) = self.master_addr(broker_name) else {
+                continue;
+            };
+            let body = UnlockBatchRequestBody {
+                client_id: self.client_id.clone(),
+                consumer_group: self.config.group.clone(),
+                mq_set: queues,
+                only_this_broker: false,
+            };
+            let request = RemotingCommand::request(RequestCode::UNLOCK_BATCH_MQ, ExtFields::new())
+                .with_body(body.encode());
+            if let Err(error) = self
+                .remoting
+                .invoke(&addr, request, self.config.admin_timeout)
+                .await
+            {
+                tracing::warn!(addr, "UNLOCK_BATCH_MQ failed: {error}");
+            }
+        }
+    }
+
+    /// Unlocks every queue this member holds (at shutdown, after the offsets are committed).
+    pub async fn unlock_all(&self) {
+        let queues: Vec<MessageQueue> = self.locks.lock().keys().cloned().collect();
+        self.unlock(&queues).await;
+    }
+
     /// UNREGISTER_CLIENT to every broker that took a heartbeat, then closes the connections.
     pub async fn unregister(&self) {
         let addrs: Vec<String> = self.heartbeated.lock().drain().collect();
@@ -373,6 +511,7 @@ pub(super) async fn background(instance: Arc<Instance>, mut shutdown: Shutdown) 
     let mut heartbeat = ticker(config.heartbeat_interval);
     let mut rebalance = ticker(config.rebalance_interval);
     let mut persist = ticker(config.persist_interval);
+    let mut relock = ticker(LOCK_RENEW_INTERVAL);
     let rebalance_now = instance.rebalance_now.clone();
     loop {
         tokio::select! {
@@ -384,6 +523,7 @@ pub(super) async fn background(instance: Arc<Instance>, mut shutdown: Shutdown) 
             _ = rebalance.tick() => instance.rebalance().await,
             () = rebalance_now.notified() => instance.rebalance().await,
             _ = persist.tick() => instance.commit_offsets().await,
+            _ = relock.tick(), if instance.needs_locks() => instance.lock_all().await,
         }
     }
     instance.stop_all_pulls().await;

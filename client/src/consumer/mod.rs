@@ -1,6 +1,6 @@
-//! A RocketMQ 4.x push consumer (Java `DefaultMQPushConsumer`, concurrent mode, CLUSTERING):
-//! the group's queues are split among its members, each owned queue is long-polled by one
-//! task, and every message is handed to a listener.
+//! A RocketMQ 4.x push consumer (Java `DefaultMQPushConsumer`): the group's queues are split
+//! among its members, each owned queue is long-polled by one task, and every message is
+//! handed to a listener.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), bolide_client::consumer::ConsumerError> {
@@ -27,25 +27,35 @@
 //!   are consumed concurrently, and a queue pulls again once they are all done. That bounds
 //!   the messages cached per queue by the pull batch, below
 //!   [`MAX_CACHED_MESSAGES_PER_QUEUE`]. A listener that panics counts as `Later`.
-//! * `Later` sends the message back (CONSUMER_SEND_MSG_BACK, delay level 0, at most
-//!   [`MAX_RECONSUME_TIMES`]); it comes again from `%RETRY%<group>` with `reconsume_times`
-//!   one higher, and its topic shown as the original. If the send-back fails, the message is
-//!   consumed again here a second later. Delivery is at least once.
-//! * CLUSTERING offsets live in memory per owned queue and are committed (UPDATE_CONSUMER_OFFSET,
-//!   oneway) every 5 s, when a queue is given up, and at shutdown.
-//! * BROADCASTING (every member gets every message): each member owns every queue, offsets
-//!   are kept in memory only (never committed; a restarted member starts again per
-//!   `consume_from_where`), there is no retry topic, and a message answered `Later` is
-//!   dropped with a warning, as Java does.
-//! * Not implemented: local-file broadcasting offsets, CONSUME_FROM_TIMESTAMP, orderly consumption, SQL92
-//!   filters, consume batches over 1.
+//! * `Later` sends the message back (CONSUMER_SEND_MSG_BACK with the consumer's
+//!   `max_reconsume_times`, default [`MAX_RECONSUME_TIMES`]); it comes again from
+//!   `%RETRY%<group>` with `reconsume_times` one higher, and its topic shown as the original.
+//!   Past the limit the broker puts it in `%DLQ%<group>`. If the send-back fails, the message
+//!   is consumed again here a second later. Delivery is at least once.
+//! * Orderly consumption ([`PushConsumerBuilder::orderly_listener`], Java
+//!   `MessageListenerOrderly`): a queue is read only while this member holds its broker lock
+//!   (LOCK_BATCH_MQ, renewed every 20 s, released after the final commit), one message at a
+//!   time in queue order. `SuspendCurrentQueueAMoment` waits `suspend_current_queue_time`
+//!   and offers the same message again; past `max_reconsume_times` it goes to the DLQ.
+//! * CLUSTERING offsets live in memory per owned queue and are committed
+//!   (UPDATE_CONSUMER_OFFSET) every 5 s, when a queue is given up, and at shutdown.
+//! * BROADCASTING (every member gets every message): each member owns every queue and keeps
+//!   its offsets in a local file (`<offset_store_dir>/<clientId>/<group>/offsets.json`, as
+//!   Java's `LocalFileOffsetStore`), so a restarted member goes on where it stopped. There
+//!   is no retry topic: a message answered `Later` is dropped with a warning, as Java does.
+//! * New groups start per `consume_from_where`: LAST_OFFSET, FIRST_OFFSET, or TIMESTAMP
+//!   (SEARCH_OFFSET_BY_TIMESTAMP at `consume_timestamp_ms`, default 30 minutes ago).
+//! * Not implemented: SQL92 filters, consume batches over 1.
 
 mod allocate;
 mod error;
 mod instance;
+mod local_offsets;
 mod offset;
+mod orderly;
 mod pull;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,8 +73,11 @@ use crate::protocol::heartbeat::SubscriptionData;
 use crate::remoting::{ShutdownTrigger, shutdown_channel};
 use instance::Instance;
 
-/// How often a message may be handed back before the broker sends it to `%DLQ%<group>`.
+/// How often a message may be handed back before the broker sends it to `%DLQ%<group>`
+/// (concurrent consumption's default).
 pub const MAX_RECONSUME_TIMES: i32 = 16;
+/// CONSUME_FROM_TIMESTAMP's default start: this long before the consumer is built.
+const HALF_AN_HOUR_MS: i64 = 30 * 60 * 1000;
 /// Messages asked for per PULL_MESSAGE (Java `pullBatchSize`).
 pub const PULL_BATCH_SIZE: i32 = 32;
 /// The most messages pulled but not yet consumed, per queue (Java
@@ -83,6 +96,27 @@ pub enum ConsumeStatus {
 
 /// The application's message handler; see the module documentation for how it is called.
 pub type Listener = Arc<dyn Fn(&[StoredMessage]) -> ConsumeStatus + Send + Sync + 'static>;
+
+/// What an orderly listener made of a message (Java `ConsumeOrderlyStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeOrderlyStatus {
+    /// Consumed: the queue moves on to the next message.
+    Success,
+    /// Not now: the same message is offered again after `suspend_current_queue_time`, and
+    /// nothing behind it in the queue is consumed meanwhile.
+    SuspendCurrentQueueAMoment,
+}
+
+/// An orderly handler: called for one queue's messages one at a time, in queue order.
+pub type OrderlyListener =
+    Arc<dyn Fn(&[StoredMessage]) -> ConsumeOrderlyStatus + Send + Sync + 'static>;
+
+/// How messages reach the application.
+#[derive(Clone)]
+pub(crate) enum ListenerKind {
+    Concurrently(Listener),
+    Orderly(OrderlyListener),
+}
 
 /// Settings fixed when the consumer is built.
 #[derive(Debug, Clone)]
@@ -104,6 +138,18 @@ pub struct ConsumerConfig {
     pub suspend_timeout: Duration,
     /// Timeout of each request besides pulls.
     pub admin_timeout: Duration,
+    /// Deliveries of a message before it goes to `%DLQ%<group>`. Java: 16 for concurrent
+    /// consumption, unlimited (`i32::MAX`) for orderly.
+    pub max_reconsume_times: i32,
+    /// Where CONSUME_FROM_TIMESTAMP starts a new group (ms since the epoch). Java: half an
+    /// hour before the consumer was built.
+    pub consume_timestamp_ms: i64,
+    /// Consumed in queue order, one message at a time, holding the broker's queue locks.
+    pub orderly: bool,
+    /// The pause before an orderly listener's suspended message is offered again. Java 1 s.
+    pub suspend_current_queue_time: Duration,
+    /// BROADCASTING only: the local offsets file (Java `LocalFileOffsetStore`).
+    pub local_offsets_path: Option<PathBuf>,
 }
 
 /// Builds a [`PushConsumer`]; defaults are Java's.
@@ -114,7 +160,11 @@ pub struct PushConsumerBuilder {
     subscriptions: Vec<(String, String)>,
     consume_from_where: ConsumeFromWhere,
     message_model: MessageModel,
-    listener: Option<Listener>,
+    listener: Option<ListenerKind>,
+    max_reconsume_times: Option<i32>,
+    consume_timestamp_ms: Option<i64>,
+    suspend_current_queue_time: Duration,
+    offset_store_dir: Option<PathBuf>,
     rebalance_interval: Duration,
     heartbeat_interval: Duration,
     persist_interval: Duration,
@@ -145,8 +195,8 @@ impl PushConsumerBuilder {
         self
     }
 
-    /// Where a queue without a committed offset starts: `LastOffset` (default) or
-    /// `FirstOffset`.
+    /// Where a queue without a committed offset starts: `LastOffset` (default),
+    /// `FirstOffset`, or `Timestamp` (see [`PushConsumerBuilder::consume_timestamp_ms`]).
     pub fn consume_from_where(mut self, from: ConsumeFromWhere) -> Self {
         self.consume_from_where = from;
         self
@@ -159,11 +209,49 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// A concurrent listener (Java `MessageListenerConcurrently`).
     pub fn listener(
         mut self,
         listener: impl Fn(&[StoredMessage]) -> ConsumeStatus + Send + Sync + 'static,
     ) -> Self {
-        self.listener = Some(Arc::new(listener));
+        self.listener = Some(ListenerKind::Concurrently(Arc::new(listener)));
+        self
+    }
+
+    /// An orderly listener (Java `MessageListenerOrderly`): each queue's messages one at a
+    /// time in queue order, while this member holds the broker's lock on the queue.
+    pub fn orderly_listener(
+        mut self,
+        listener: impl Fn(&[StoredMessage]) -> ConsumeOrderlyStatus + Send + Sync + 'static,
+    ) -> Self {
+        self.listener = Some(ListenerKind::Orderly(Arc::new(listener)));
+        self
+    }
+
+    /// Deliveries before a message goes to the DLQ. Default 16 (concurrent) or unlimited
+    /// (orderly), as Java.
+    pub fn max_reconsume_times(mut self, times: i32) -> Self {
+        self.max_reconsume_times = Some(times);
+        self
+    }
+
+    /// Where CONSUME_FROM_TIMESTAMP starts, in ms since the Unix epoch (Java takes
+    /// `yyyyMMddHHmmss` in local time). Default half an hour ago.
+    pub fn consume_timestamp_ms(mut self, timestamp_ms: i64) -> Self {
+        self.consume_timestamp_ms = Some(timestamp_ms);
+        self
+    }
+
+    /// The pause before a suspended orderly message is offered again. Default 1 s.
+    pub fn suspend_current_queue_time(mut self, pause: Duration) -> Self {
+        self.suspend_current_queue_time = pause;
+        self
+    }
+
+    /// BROADCASTING: the directory of the local offsets files. Default
+    /// `~/.rocketmq_offsets` (Java's `rocketmq.client.localOffsetStoreDir`).
+    pub fn offset_store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.offset_store_dir = Some(dir.into());
         self
     }
 
@@ -202,16 +290,27 @@ impl PushConsumerBuilder {
         };
         if !matches!(
             self.consume_from_where,
-            ConsumeFromWhere::LastOffset | ConsumeFromWhere::FirstOffset
+            ConsumeFromWhere::LastOffset
+                | ConsumeFromWhere::FirstOffset
+                | ConsumeFromWhere::Timestamp
         ) {
             return config(
-                "only CONSUME_FROM_LAST_OFFSET and CONSUME_FROM_FIRST_OFFSET are supported",
+                "only CONSUME_FROM_LAST_OFFSET, CONSUME_FROM_FIRST_OFFSET and \
+                 CONSUME_FROM_TIMESTAMP are supported (the others are deprecated in Java)",
             );
         }
+        let orderly = matches!(listener, ListenerKind::Orderly(_));
+        let max_reconsume_times = match self.max_reconsume_times {
+            Some(times) if times < 0 => return config("max_reconsume_times must not be negative"),
+            Some(times) => times,
+            None if orderly => i32::MAX,
+            None => MAX_RECONSUME_TIMES,
+        };
         let intervals = [
             self.rebalance_interval,
             self.heartbeat_interval,
             self.persist_interval,
+            self.suspend_current_queue_time,
         ];
         if intervals.iter().any(Duration::is_zero) {
             return config("the intervals must be positive");
@@ -242,6 +341,12 @@ impl PushConsumerBuilder {
             .instance_name
             .unwrap_or_else(|| std::process::id().to_string());
         let client_id = format!("{}@{instance_name}", crate::producer::local_ip());
+        let local_offsets_path = (self.message_model == MessageModel::Broadcasting).then(|| {
+            let dir = self
+                .offset_store_dir
+                .unwrap_or_else(local_offsets::default_dir);
+            local_offsets::offsets_path(&dir, &client_id, &self.group)
+        });
         let config = ConsumerConfig {
             group: self.group,
             namesrv_addrs,
@@ -253,6 +358,13 @@ impl PushConsumerBuilder {
             persist_interval: self.persist_interval,
             suspend_timeout: Duration::from_secs(15),
             admin_timeout: Duration::from_secs(3),
+            max_reconsume_times,
+            consume_timestamp_ms: self
+                .consume_timestamp_ms
+                .unwrap_or(sub_version - HALF_AN_HOUR_MS),
+            orderly,
+            suspend_current_queue_time: self.suspend_current_queue_time,
+            local_offsets_path,
         };
         let rebalance_now = Arc::new(Notify::new());
         Ok(PushConsumer {
@@ -319,6 +431,10 @@ impl PushConsumer {
             consume_from_where: ConsumeFromWhere::LastOffset,
             message_model: MessageModel::Clustering,
             listener: None,
+            max_reconsume_times: None,
+            consume_timestamp_ms: None,
+            suspend_current_queue_time: Duration::from_secs(1),
+            offset_store_dir: None,
             rebalance_interval: Duration::from_secs(20),
             heartbeat_interval: Duration::from_secs(30),
             persist_interval: Duration::from_secs(5),
@@ -352,6 +468,15 @@ impl PushConsumer {
             }
             *state = State::Starting;
         }
+        if let Some(path) = &self.instance.config.local_offsets_path {
+            match local_offsets::load(path) {
+                Ok(offsets) => self.instance.offsets.lock().extend(offsets),
+                Err(reason) => {
+                    *self.state.lock() = State::Created;
+                    return Err(ConsumerError::Config(reason));
+                }
+            }
+        }
         self.instance.refresh_routes().await;
         for subscription in &self.instance.config.subscriptions {
             let topic = &subscription.topic;
@@ -377,6 +502,7 @@ impl PushConsumer {
             // Shut down while starting: undo what this start began.
             self.instance.stop_all_pulls().await;
             self.instance.commit_offsets().await;
+            self.instance.unlock_all().await;
             self.instance.unregister().await;
             return Err(ConsumerError::AlreadyStarted {
                 group: self.instance.config.group.clone(),
@@ -385,8 +511,9 @@ impl PushConsumer {
         Ok(())
     }
 
-    /// Stops the background task and the pull loops, commits the offsets and unregisters
-    /// from every broker. Idempotent.
+    /// Stops the background task and the pull loops, commits the offsets (or writes the
+    /// broadcasting offsets file), releases queue locks and unregisters from every broker.
+    /// Idempotent.
     pub async fn shutdown(&self) {
         let previous = std::mem::replace(&mut *self.state.lock(), State::Stopped);
         match previous {
@@ -400,6 +527,8 @@ impl PushConsumer {
             State::Created | State::Starting | State::Stopped => return,
         }
         self.instance.commit_offsets().await;
+        // After the commit: whoever takes a queue next starts from the committed offset.
+        self.instance.unlock_all().await;
         self.instance.unregister().await;
     }
 }

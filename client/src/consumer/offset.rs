@@ -1,12 +1,14 @@
-//! A queue's consumed offset at the broker: where a newly owned queue starts
-//! (QUERY_CONSUMER_OFFSET, else the group's `consume_from_where`) and the commits
-//! (UPDATE_CONSUMER_OFFSET, oneway). Broadcasting groups keep offsets in memory only.
+//! A queue's consumed offset: where a newly owned queue starts (QUERY_CONSUMER_OFFSET, else
+//! the group's `consume_from_where`) and the commits (UPDATE_CONSUMER_OFFSET, answered, so
+//! that a queue handed over after a commit is never read from an older offset).
+//! Broadcasting groups keep offsets in a local file instead ([`super::local_offsets`]).
 
 use super::instance::Instance;
-use super::retry_topic;
+use super::{local_offsets, retry_topic};
 use crate::protocol::broker_header::{
     GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader, QueryConsumerOffsetRequestHeader,
-    QueryConsumerOffsetResponseHeader, UpdateConsumerOffsetRequestHeader,
+    QueryConsumerOffsetResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{ConsumeFromWhere, MessageQueue};
@@ -23,10 +25,7 @@ impl Instance {
             if let Some(offset) = self.offsets.lock().get(queue) {
                 return Ok(*offset);
             }
-            return match self.config.consume_from_where {
-                ConsumeFromWhere::LastOffset => self.max_offset(&addr, queue).await,
-                _ => Ok(0),
-            };
+            return self.initial_offset(&addr, queue).await;
         }
         let header = QueryConsumerOffsetRequestHeader {
             consumer_group: self.config.group.clone(),
@@ -47,18 +46,62 @@ impl Instance {
                     .map(|h| h.offset)
                     .map_err(|error| error.to_string())
             }
-            ResponseCode::QUERY_NOT_FOUND => {
-                let retry = queue.topic == retry_topic(&self.config.group);
-                match self.config.consume_from_where {
-                    ConsumeFromWhere::LastOffset if !retry => self.max_offset(&addr, queue).await,
-                    _ => Ok(0),
-                }
-            }
+            ResponseCode::QUERY_NOT_FOUND => self.initial_offset(&addr, queue).await,
             code => Err(format!(
                 "QUERY_CONSUMER_OFFSET refused: code {code}, {}",
                 response.remark_text()
             )),
         }
+    }
+
+    /// Where a queue the group never consumed starts, per `consume_from_where` (Java
+    /// `computePullFromWhere`): retry topics from 0, except that TIMESTAMP starts them at the
+    /// end; TIMESTAMP searches the queue for the first message stored at or after
+    /// `consume_timestamp_ms`.
+    async fn initial_offset(&self, addr: &str, queue: &MessageQueue) -> Result<i64, String> {
+        let retry = queue.topic == retry_topic(&self.config.group);
+        match self.config.consume_from_where {
+            ConsumeFromWhere::Timestamp if retry => self.max_offset(addr, queue).await,
+            ConsumeFromWhere::Timestamp => {
+                self.search_offset(addr, queue, self.config.consume_timestamp_ms)
+                    .await
+            }
+            ConsumeFromWhere::LastOffset if !retry => self.max_offset(addr, queue).await,
+            _ => Ok(0),
+        }
+    }
+
+    async fn search_offset(
+        &self,
+        addr: &str,
+        queue: &MessageQueue,
+        timestamp_ms: i64,
+    ) -> Result<i64, String> {
+        let header = SearchOffsetRequestHeader {
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            timestamp: timestamp_ms,
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let request = RemotingCommand::request(
+            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
+            header.to_ext_fields(),
+        );
+        let response = self
+            .remoting
+            .invoke(addr, request, self.config.admin_timeout)
+            .await
+            .map_err(|error| error.to_string())?;
+        if response.code != ResponseCode::SUCCESS {
+            return Err(format!(
+                "SEARCH_OFFSET_BY_TIMESTAMP refused: code {}, {}",
+                response.code,
+                response.remark_text()
+            ));
+        }
+        SearchOffsetResponseHeader::from_ext_fields(&response.ext_fields)
+            .map(|h| h.offset)
+            .map_err(|error| error.to_string())
     }
 
     async fn max_offset(&self, addr: &str, queue: &MessageQueue) -> Result<i64, String> {
@@ -85,7 +128,8 @@ impl Instance {
             .map_err(|error| error.to_string())
     }
 
-    /// UPDATE_CONSUMER_OFFSET (oneway) for one queue; nothing when broadcasting.
+    /// UPDATE_CONSUMER_OFFSET for one queue, waiting for the broker's answer; nothing when
+    /// broadcasting (the file is written by [`Instance::commit_offsets`]).
     pub async fn commit(&self, queue: &MessageQueue, offset: i64) {
         if self.is_broadcasting() {
             return;
@@ -103,16 +147,23 @@ impl Instance {
         };
         let request =
             RemotingCommand::request(RequestCode::UPDATE_CONSUMER_OFFSET, header.to_ext_fields());
-        if let Err(error) = self
+        match self
             .remoting
-            .invoke_oneway(&addr, request, self.config.admin_timeout)
+            .invoke(&addr, request, self.config.admin_timeout)
             .await
         {
-            tracing::warn!(?queue, "offset not committed: {error}");
+            Ok(response) if response.code == ResponseCode::SUCCESS => {}
+            Ok(response) => tracing::warn!(
+                ?queue,
+                "offset not committed: code {}, {}",
+                response.code,
+                response.remark_text()
+            ),
+            Err(error) => tracing::warn!(?queue, "offset not committed: {error}"),
         }
     }
 
-    /// Commits the offset of every owned queue.
+    /// Commits the offset of every owned queue; a broadcasting member writes its file.
     pub async fn commit_offsets(&self) {
         let offsets: Vec<(MessageQueue, i64)> = self
             .offsets
@@ -120,6 +171,13 @@ impl Instance {
             .iter()
             .map(|(q, o)| (q.clone(), *o))
             .collect();
+        if let Some(path) = &self.config.local_offsets_path {
+            let table = offsets.into_iter().collect();
+            if let Err(error) = local_offsets::persist(path, &table) {
+                tracing::warn!("broadcasting offsets not saved: {error}");
+            }
+            return;
+        }
         for (queue, offset) in offsets {
             self.commit(&queue, offset).await;
         }

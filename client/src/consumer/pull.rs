@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::instance::Instance;
-use super::{ConsumeStatus, MAX_RECONSUME_TIMES, PULL_BATCH_SIZE};
+use super::{ConsumeStatus, Listener, ListenerKind, PULL_BATCH_SIZE, orderly};
 use crate::producer::MAX_MESSAGE_BYTES;
 use crate::protocol::broker_header::{
     ConsumerSendMsgBackRequestHeader, PullMessageRequestHeader, PullMessageResponseHeader,
@@ -21,14 +21,14 @@ use crate::remoting::Shutdown;
 
 /// The pause after a failed pull or offset lookup (Java
 /// `PULL_TIME_DELAY_MILLS_WHEN_EXCEPTION`).
-const ERROR_DELAY: Duration = Duration::from_secs(3);
+pub(super) const ERROR_DELAY: Duration = Duration::from_secs(3);
 /// The pause before a message whose send-back failed is consumed again.
 const CONSUME_AGAIN_DELAY: Duration = Duration::from_secs(1);
 /// A pull waits this much longer than the broker may hold it.
 const PULL_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
 /// Sleeps `delay`; false when shutdown came first.
-async fn pause(shutdown: &mut Shutdown, delay: Duration) -> bool {
+pub(super) async fn pause(shutdown: &mut Shutdown, delay: Duration) -> bool {
     tokio::select! {
         () = shutdown.wait() => false,
         () = tokio::time::sleep(delay) => true,
@@ -40,50 +40,99 @@ pub(super) async fn pull_loop(
     queue: MessageQueue,
     mut shutdown: Shutdown,
 ) {
+    let listener = match &instance.listener {
+        ListenerKind::Concurrently(listener) => listener.clone(),
+        ListenerKind::Orderly(listener) => {
+            let listener = listener.clone();
+            return orderly::pull_loop(instance, queue, listener, shutdown).await;
+        }
+    };
     let Some(subscription) = instance.subscription(&queue.topic).cloned() else {
         tracing::warn!(?queue, "pull loop for a topic not subscribed");
         return;
     };
-    let mut offset = loop {
-        let lookup = tokio::select! {
-            () = shutdown.wait() => return,
-            lookup = instance.start_offset(&queue) => lookup,
-        };
-        match lookup {
-            Ok(offset) => break offset,
-            Err(reason) => tracing::warn!(?queue, "no start offset yet: {reason}"),
-        }
-        if !pause(&mut shutdown, ERROR_DELAY).await {
-            return;
-        }
+    let Some(mut offset) = start_offset(&instance, &queue, &mut shutdown).await else {
+        return;
     };
-    instance.offsets.lock().insert(queue.clone(), offset);
     while !shutdown.is_triggered() {
-        let Some(next) = pull_once(&instance, &queue, &subscription, offset, &mut shutdown).await
-        else {
-            if !pause(&mut shutdown, ERROR_DELAY).await {
-                return;
+        let next = match fetch(&instance, &queue, &subscription, offset, &mut shutdown).await {
+            Fetch::Shutdown => return,
+            Fetch::Failed => {
+                if !pause(&mut shutdown, ERROR_DELAY).await {
+                    return;
+                }
+                continue;
             }
-            continue;
+            Fetch::Moved { next } => next,
+            Fetch::Found {
+                messages,
+                next,
+                addr,
+            } => {
+                if !consume(&instance, &listener, &queue, &addr, messages, &mut shutdown).await {
+                    return;
+                }
+                next
+            }
         };
-        let Some(next) = next else { return };
         offset = next;
         instance.offsets.lock().insert(queue.clone(), offset);
     }
 }
 
-/// One pull and what follows it. `None`: failed, pause; `Some(None)`: shut down before the
-/// batch was consumed (the offset stays); `Some(Some(next))`: the queue's new offset.
-async fn pull_once(
+/// The queue's start offset, asked again after each failure; recorded as its consumed
+/// offset. `None` when shutdown came first.
+pub(super) async fn start_offset(
+    instance: &Instance,
+    queue: &MessageQueue,
+    shutdown: &mut Shutdown,
+) -> Option<i64> {
+    loop {
+        let lookup = tokio::select! {
+            () = shutdown.wait() => return None,
+            lookup = instance.start_offset(queue) => lookup,
+        };
+        match lookup {
+            Ok(offset) => {
+                instance.offsets.lock().insert(queue.clone(), offset);
+                return Some(offset);
+            }
+            Err(reason) => tracing::warn!(?queue, "no start offset yet: {reason}"),
+        }
+        if !pause(shutdown, ERROR_DELAY).await {
+            return None;
+        }
+    }
+}
+
+/// What one PULL_MESSAGE brought.
+pub(super) enum Fetch {
+    /// Shutdown came first.
+    Shutdown,
+    /// The pull failed or was refused: pause and try again.
+    Failed,
+    /// Nothing to consume (none yet, or the offset moved): continue at `next`.
+    Moved { next: i64 },
+    /// Messages that passed the tag filter, ready for the listener (possibly none), the
+    /// offset after them and the broker they came from.
+    Found {
+        messages: Vec<StoredMessage>,
+        next: i64,
+        addr: String,
+    },
+}
+
+/// One PULL_MESSAGE from `offset`, held by the broker until messages come.
+pub(super) async fn fetch(
     instance: &Instance,
     queue: &MessageQueue,
     subscription: &SubscriptionData,
     offset: i64,
     shutdown: &mut Shutdown,
-) -> Option<Option<i64>> {
+) -> Fetch {
     let Some(addr) = instance.master_addr(&queue.broker_name) else {
         tracing::warn!(?queue, "no master to pull from");
-        return None;
+        return Fetch::Failed;
     };
     let config = &instance.config;
     let header = PullMessageRequestHeader {
@@ -109,52 +158,51 @@ async fn pull_once(
     let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields());
     let timeout = config.suspend_timeout + PULL_TIMEOUT_MARGIN;
     let response = tokio::select! {
-        () = shutdown.wait() => return Some(None),
+        () = shutdown.wait() => return Fetch::Shutdown,
         response = instance.remoting.invoke(&addr, request, timeout) => response,
     };
     let response = match response {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(?queue, "pull failed: {error}");
-            return None;
+            return Fetch::Failed;
         }
     };
     let next = match PullMessageResponseHeader::from_ext_fields(&response.ext_fields) {
         Ok(header) if header.next_begin_offset >= 0 => header.next_begin_offset,
         Ok(_) | Err(_) if response.code == ResponseCode::SUCCESS => {
             tracing::warn!(?queue, "pull response without a usable nextBeginOffset");
-            return None;
+            return Fetch::Failed;
         }
         _ => offset,
     };
     match response.code {
-        ResponseCode::SUCCESS => {
-            let messages = match decode_records(&response.body, false) {
-                Ok(messages) => messages,
-                Err(error) => {
-                    tracing::warn!(?queue, "undecodable pull body: {error}");
-                    return None;
-                }
-            };
-            let messages: Vec<StoredMessage> = messages
-                .into_iter()
-                .filter(|m| subscription.matches_tag(m.tags()))
-                .map(prepare)
-                .collect();
-            if !consume(instance, queue, &addr, messages, shutdown).await {
-                return Some(None);
+        ResponseCode::SUCCESS => match decode_records(&response.body, false) {
+            Ok(messages) => Fetch::Found {
+                messages: messages
+                    .into_iter()
+                    .filter(|m| subscription.matches_tag(m.tags()))
+                    .map(prepare)
+                    .collect(),
+                next,
+                addr,
+            },
+            Err(error) => {
+                tracing::warn!(?queue, "undecodable pull body: {error}");
+                Fetch::Failed
             }
-            Some(Some(next))
+        },
+        ResponseCode::PULL_NOT_FOUND | ResponseCode::PULL_RETRY_IMMEDIATELY => {
+            Fetch::Moved { next }
         }
-        ResponseCode::PULL_NOT_FOUND | ResponseCode::PULL_RETRY_IMMEDIATELY => Some(Some(next)),
         ResponseCode::PULL_OFFSET_MOVED => {
             tracing::warn!(?queue, offset, next, "offset moved");
             instance.commit(queue, next).await;
-            Some(Some(next))
+            Fetch::Moved { next }
         }
         code => {
             tracing::warn!(?queue, code, "pull refused: {}", response.remark_text());
-            None
+            Fetch::Failed
         }
     }
 }
@@ -180,6 +228,7 @@ fn prepare(mut message: StoredMessage) -> StoredMessage {
 /// shutdown interrupted that.
 async fn consume(
     instance: &Instance,
+    listener: &Listener,
     queue: &MessageQueue,
     addr: &str,
     mut messages: Vec<StoredMessage>,
@@ -189,7 +238,7 @@ async fn consume(
         let runs: Vec<_> = messages
             .iter()
             .map(|message| {
-                let listener = instance.listener.clone();
+                let listener = listener.clone();
                 let message = message.clone();
                 tokio::task::spawn_blocking(move || listener(std::slice::from_ref(&message)))
             })
@@ -205,7 +254,7 @@ async fn consume(
                 continue;
             }
             if status == ConsumeStatus::Later
-                && let Err(reason) = send_back(instance, queue, addr, &message).await
+                && let Err(reason) = send_back(instance, queue, addr, &message, 0).await
             {
                 tracing::warn!(?queue, "send-back failed, consuming again: {reason}");
                 again.push(message);
@@ -219,21 +268,23 @@ async fn consume(
     true
 }
 
-/// CONSUMER_SEND_MSG_BACK: the broker stores the message again in `%RETRY%<group>`.
-async fn send_back(
+/// CONSUMER_SEND_MSG_BACK: the broker stores the message again in `%RETRY%<group>`, or
+/// in `%DLQ%<group>` when its deliveries are used up or `delay_level` is negative.
+pub(super) async fn send_back(
     instance: &Instance,
     queue: &MessageQueue,
     addr: &str,
     message: &StoredMessage,
+    delay_level: i32,
 ) -> Result<(), String> {
     let header = ConsumerSendMsgBackRequestHeader {
         offset: message.physical_offset,
         group: instance.config.group.clone(),
-        delay_level: 0,
+        delay_level,
         origin_msg_id: Some(message.msg_id()),
         origin_topic: Some(message.topic.clone()),
         unit_mode: Some(false),
-        max_reconsume_times: Some(MAX_RECONSUME_TIMES),
+        max_reconsume_times: Some(instance.config.max_reconsume_times),
         broker_name: Some(queue.broker_name.clone()),
     };
     let request =
