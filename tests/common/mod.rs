@@ -58,7 +58,7 @@ pub async fn start_namesrv(dir: &Path) -> Server {
 }
 
 /// A master broker named `name`, registered with `namesrv`, its config adjusted by `adjust`:
-/// returns once the name server serves TBW102 from it, so that auto-creation can go there.
+/// returns once every name server serves TBW102 from it, so that auto-creation can go there.
 pub async fn start_broker(
     dir: &Path,
     name: &str,
@@ -89,15 +89,18 @@ pub async fn start_broker(
             .expect("broker runs");
     });
     let client = namesrv_client();
-    wait_for("the broker's TBW102 route", || async {
-        client
-            .route(namesrv, "TBW102")
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|route| route.broker_datas.iter().any(|b| b.broker_name == name))
-    })
-    .await;
+    // `namesrv` may list several name servers (`a;b`): wait for every one of them.
+    for addr in namesrv.split(';') {
+        wait_for("the broker's TBW102 route", || async {
+            client
+                .route(addr, "TBW102")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|route| route.broker_datas.iter().any(|b| b.broker_name == name))
+        })
+        .await;
+    }
     Server {
         addr,
         trigger,
