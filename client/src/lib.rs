@@ -2,6 +2,7 @@
 //! with the servers), the tokio transport (`remoting`), and the client APIs built on them.
 
 pub mod consumer;
+pub mod lite_pull;
 pub mod namesrv;
 pub mod process;
 pub mod producer;

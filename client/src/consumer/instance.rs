@@ -477,7 +477,10 @@ impl Instance {
 }
 
 /// `topic`'s readable queues on brokers with a master, and those masters' addresses.
-fn readable_queues(topic: &str, route: &TopicRouteData) -> (Vec<MessageQueue>, BTreeSet<String>) {
+pub(crate) fn readable_queues(
+    topic: &str,
+    route: &TopicRouteData,
+) -> (Vec<MessageQueue>, BTreeSet<String>) {
     let mut queues = Vec::new();
     let mut addrs = BTreeSet::new();
     for queue_data in &route.queue_datas {

@@ -49,7 +49,7 @@
 
 mod allocate;
 mod error;
-mod instance;
+pub(crate) mod instance;
 mod local_offsets;
 mod offset;
 mod orderly;

@@ -1,0 +1,384 @@
+//! A lite pull consumer's requests to name servers and brokers: routes, heartbeats, the
+//! group's member list, offsets (query, min, max, commit), PULL_MESSAGE, UNREGISTER_CLIENT.
+//! Each is one request and its typed answer; retry policy belongs to the callers.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::error::{LitePullError, Result};
+use crate::producer::route_source::{RouteSource, unregister_client};
+use crate::protocol::body::ConsumerListBody;
+use crate::protocol::broker_header::{
+    GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
+    GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, PullMessageRequestHeader,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
+    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader, pull_sys_flag,
+};
+use crate::protocol::header::CommandHeader;
+use crate::protocol::heartbeat::{HeartbeatData, MessageQueue, SubscriptionData};
+use crate::protocol::route::TopicRouteData;
+use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
+use crate::remoting::RemotingClient;
+
+fn remote(text: String) -> LitePullError {
+    LitePullError::Remote(text)
+}
+
+/// The connections, the name-server choice and the route cache of one consumer.
+#[derive(Debug)]
+pub(super) struct Remote {
+    remoting: Arc<RemotingClient>,
+    route_source: RouteSource,
+    routes: RwLock<HashMap<String, TopicRouteData>>,
+    group: String,
+    client_id: String,
+    /// Timeout of every request besides pulls.
+    timeout: Duration,
+    /// Brokers that accepted a heartbeat: sent UNREGISTER_CLIENT at shutdown.
+    heartbeated: Mutex<HashSet<String>>,
+}
+
+impl Remote {
+    pub fn new(
+        remoting: Arc<RemotingClient>,
+        namesrv_addrs: Vec<String>,
+        group: String,
+        client_id: String,
+        timeout: Duration,
+    ) -> Self {
+        Remote {
+            route_source: RouteSource::new(remoting.clone(), namesrv_addrs, timeout),
+            remoting,
+            routes: RwLock::new(HashMap::new()),
+            group,
+            client_id,
+            timeout,
+            heartbeated: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Looks `topic` up again and caches the route.
+    pub async fn refresh_route(&self, topic: &str) -> Result<TopicRouteData> {
+        match self.route_source.route(topic).await.map_err(remote)? {
+            Some(route) => {
+                self.routes.write().insert(topic.to_owned(), route.clone());
+                Ok(route)
+            }
+            None => Err(remote(format!("topic {topic} has no route"))),
+        }
+    }
+
+    /// The cached route of `topic`, looked up when there is none yet.
+    pub async fn route(&self, topic: &str) -> Result<TopicRouteData> {
+        let cached = self.routes.read().get(topic).cloned();
+        match cached {
+            Some(route) => Ok(route),
+            None => self.refresh_route(topic).await,
+        }
+    }
+
+    /// The master address of `broker_name` in any cached route.
+    pub fn master_addr(&self, broker_name: &str) -> Result<String> {
+        self.routes
+            .read()
+            .values()
+            .flat_map(|route| route.broker_datas.iter())
+            .find(|broker| broker.broker_name == broker_name)
+            .and_then(|broker| broker.master_addr().map(str::to_owned))
+            .ok_or_else(|| remote(format!("no master known for broker {broker_name}")))
+    }
+
+    /// Every broker (masters and slaves) of every cached route.
+    fn broker_addrs(&self) -> BTreeSet<String> {
+        self.routes
+            .read()
+            .values()
+            .flat_map(|route| route.broker_datas.iter())
+            .flat_map(|broker| broker.broker_addrs.values().cloned())
+            .collect()
+    }
+
+    async fn call(&self, addr: &str, code: i32, fields: ExtFields) -> Result<RemotingCommand> {
+        let request = RemotingCommand::request(code, fields);
+        self.remoting
+            .invoke(addr, request, self.timeout)
+            .await
+            .map_err(|error| remote(format!("request {code} to {addr}: {error}")))
+    }
+
+    /// HEART_BEAT to every broker (masters and slaves) of every cached route.
+    pub async fn heartbeat_all(&self, data: &HeartbeatData) {
+        for addr in self.broker_addrs() {
+            let request = RemotingCommand::request(RequestCode::HEART_BEAT, ExtFields::new())
+                .with_body(data.encode());
+            match self.remoting.invoke(&addr, request, self.timeout).await {
+                Ok(response) if response.code == ResponseCode::SUCCESS => {
+                    self.heartbeated.lock().insert(addr);
+                }
+                Ok(response) => tracing::warn!(
+                    "heartbeat to {addr} refused: code {}, {}",
+                    response.code,
+                    response.remark_text()
+                ),
+                Err(error) => tracing::warn!("heartbeat to {addr} failed: {error}"),
+            }
+        }
+    }
+
+    /// The group's member ids (GET_CONSUMER_LIST_BY_GROUP) from the first of `addrs` that
+    /// answers.
+    pub async fn consumer_ids(&self, addrs: &BTreeSet<String>) -> Result<Vec<String>> {
+        let header = GetConsumerListByGroupRequestHeader {
+            consumer_group: self.group.clone(),
+        };
+        let mut failures = Vec::new();
+        for addr in addrs {
+            let code = RequestCode::GET_CONSUMER_LIST_BY_GROUP;
+            match self.call(addr, code, header.to_ext_fields()).await {
+                Ok(response) if response.code == ResponseCode::SUCCESS => {
+                    return ConsumerListBody::decode(&response.body)
+                        .map(|body| body.consumer_id_list)
+                        .map_err(|error| remote(format!("{addr}: {error}")));
+                }
+                Ok(response) => failures.push(format!(
+                    "{addr}: code {}, {}",
+                    response.code,
+                    response.remark_text()
+                )),
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        Err(remote(format!("no consumer list: {}", failures.join("; "))))
+    }
+
+    /// The group's committed offset of `queue`; `None` when the broker has none.
+    pub async fn query_offset(&self, queue: &MessageQueue) -> Result<Option<i64>> {
+        let addr = self.master_addr(&queue.broker_name)?;
+        let header = QueryConsumerOffsetRequestHeader {
+            consumer_group: self.group.clone(),
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let code = RequestCode::QUERY_CONSUMER_OFFSET;
+        let response = self.call(&addr, code, header.to_ext_fields()).await?;
+        match response.code {
+            ResponseCode::SUCCESS => {
+                QueryConsumerOffsetResponseHeader::from_ext_fields(&response.ext_fields)
+                    .map(|h| Some(h.offset))
+                    .map_err(|error| remote(format!("{addr}: {error}")))
+            }
+            ResponseCode::QUERY_NOT_FOUND => Ok(None),
+            code => Err(refused(&addr, "QUERY_CONSUMER_OFFSET", code, &response)),
+        }
+    }
+
+    /// GET_MIN_OFFSET: the first offset `queue` still stores.
+    pub async fn min_offset(&self, queue: &MessageQueue) -> Result<i64> {
+        let addr = self.master_addr(&queue.broker_name)?;
+        let header = GetMinOffsetRequestHeader {
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let code = RequestCode::GET_MIN_OFFSET;
+        let response = self.call(&addr, code, header.to_ext_fields()).await?;
+        if response.code != ResponseCode::SUCCESS {
+            return Err(refused(&addr, "GET_MIN_OFFSET", response.code, &response));
+        }
+        GetMinOffsetResponseHeader::from_ext_fields(&response.ext_fields)
+            .map(|h| h.offset)
+            .map_err(|error| remote(format!("{addr}: {error}")))
+    }
+
+    /// GET_MAX_OFFSET: the offset `queue`'s next message will get.
+    pub async fn max_offset(&self, queue: &MessageQueue) -> Result<i64> {
+        let addr = self.master_addr(&queue.broker_name)?;
+        let header = GetMaxOffsetRequestHeader {
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let code = RequestCode::GET_MAX_OFFSET;
+        let response = self.call(&addr, code, header.to_ext_fields()).await?;
+        if response.code != ResponseCode::SUCCESS {
+            return Err(refused(&addr, "GET_MAX_OFFSET", response.code, &response));
+        }
+        GetMaxOffsetResponseHeader::from_ext_fields(&response.ext_fields)
+            .map(|h| h.offset)
+            .map_err(|error| remote(format!("{addr}: {error}")))
+    }
+
+    /// UPDATE_CONSUMER_OFFSET. `oneway` for the periodic commits (as Java sends them),
+    /// answered when the caller wants to know the broker has it.
+    pub async fn commit(&self, queue: &MessageQueue, offset: i64, oneway: bool) -> Result<()> {
+        let addr = self.master_addr(&queue.broker_name)?;
+        let header = UpdateConsumerOffsetRequestHeader {
+            consumer_group: self.group.clone(),
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            commit_offset: offset,
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let code = RequestCode::UPDATE_CONSUMER_OFFSET;
+        if oneway {
+            let request = RemotingCommand::request(code, header.to_ext_fields());
+            return self
+                .remoting
+                .invoke_oneway(&addr, request, self.timeout)
+                .await
+                .map_err(|error| remote(format!("commit to {addr}: {error}")));
+        }
+        let response = self.call(&addr, code, header.to_ext_fields()).await?;
+        if response.code != ResponseCode::SUCCESS {
+            return Err(refused(
+                &addr,
+                "UPDATE_CONSUMER_OFFSET",
+                response.code,
+                &response,
+            ));
+        }
+        Ok(())
+    }
+
+    /// One PULL_MESSAGE as Java's lite pull consumer sends it: the subscription travels in
+    /// the header (so the broker needs no heartbeat subscription), no offset is committed
+    /// through it, and the broker may hold it for `suspend` when nothing is there.
+    pub async fn pull(&self, request: PullRequest<'_>) -> Result<RemotingCommand> {
+        let queue = request.queue;
+        let addr = self.master_addr(&queue.broker_name)?;
+        let header = PullMessageRequestHeader {
+            consumer_group: self.group.clone(),
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            queue_offset: request.offset,
+            max_msg_nums: request.batch_size,
+            sys_flag: pull_sys_flag::SUSPEND
+                | pull_sys_flag::SUBSCRIPTION
+                | pull_sys_flag::LITE_PULL,
+            commit_offset: 0,
+            suspend_timeout_millis: i64::try_from(request.suspend.as_millis()).unwrap_or(i64::MAX),
+            subscription: Some(request.subscription.sub_string.clone()),
+            // Java sends 0 for TAG subscriptions: the broker does not compare versions of a
+            // subscription it reads from the header.
+            sub_version: 0,
+            expression_type: Some(request.subscription.expression_type.clone()),
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let command = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields());
+        self.remoting
+            .invoke(&addr, command, request.timeout)
+            .await
+            .map_err(|error| remote(format!("pull from {addr}: {error}")))
+    }
+
+    /// UNREGISTER_CLIENT to every broker that took a heartbeat, then closes the connections
+    /// to every known broker.
+    pub async fn unregister(&self) {
+        let addrs: Vec<String> = self.heartbeated.lock().drain().collect();
+        let header = UnregisterClientRequestHeader {
+            client_id: self.client_id.clone(),
+            producer_group: None,
+            consumer_group: Some(self.group.clone()),
+        };
+        unregister_client(&self.remoting, addrs, &header, self.timeout).await;
+        // An assigning consumer took no heartbeat but holds connections all the same.
+        for addr in self.broker_addrs() {
+            self.remoting.close(&addr);
+        }
+    }
+}
+
+/// What one pull asks for.
+#[derive(Debug)]
+pub(super) struct PullRequest<'a> {
+    pub queue: &'a MessageQueue,
+    pub subscription: &'a SubscriptionData,
+    pub offset: i64,
+    pub batch_size: i32,
+    pub suspend: Duration,
+    pub timeout: Duration,
+}
+
+fn refused(addr: &str, what: &str, code: i32, response: &RemotingCommand) -> LitePullError {
+    remote(format!(
+        "{what} refused by {addr}: code {code}, {}",
+        response.remark_text()
+    ))
+}
+
+/// `topic`'s readable queues on brokers with a master, sorted (the push consumer's rule), and
+/// those masters' addresses.
+pub(super) fn readable_queues(
+    topic: &str,
+    route: &TopicRouteData,
+) -> (Vec<MessageQueue>, BTreeSet<String>) {
+    let (mut queues, addrs) = crate::consumer::instance::readable_queues(topic, route);
+    queues.sort();
+    (queues, addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::protocol::route::{BrokerData, QueueData, perm};
+
+    fn broker(name: &str, master: Option<&str>) -> BrokerData {
+        BrokerData {
+            broker_addrs: master
+                .map(|addr| BTreeMap::from([(0, addr.to_owned())]))
+                .unwrap_or_default(),
+            broker_name: name.to_owned(),
+            cluster: "c".to_owned(),
+            enable_acting_master: false,
+        }
+    }
+
+    fn queues(name: &str, perm: i32, read_queue_nums: i32) -> QueueData {
+        QueueData {
+            broker_name: name.to_owned(),
+            perm,
+            read_queue_nums,
+            topic_sys_flag: 0,
+            write_queue_nums: read_queue_nums,
+        }
+    }
+
+    #[test]
+    fn readable_queues_skip_unreadable_and_masterless_brokers() {
+        let route = TopicRouteData {
+            broker_datas: vec![
+                broker("b", Some("10.0.0.2:10911")),
+                broker("a", Some("10.0.0.1:10911")),
+                broker("c", Some("10.0.0.3:10911")),
+                broker("d", None),
+            ],
+            queue_datas: vec![
+                queues("b", perm::READ | perm::WRITE, 2),
+                queues("a", perm::READ, 1),
+                queues("c", perm::WRITE, 4),
+                queues("d", perm::READ, 4),
+            ],
+            ..TopicRouteData::default()
+        };
+        let (found, addrs) = readable_queues("T", &route);
+        let names: Vec<(String, i32)> = found
+            .iter()
+            .map(|q| (q.broker_name.clone(), q.queue_id))
+            .collect();
+        assert_eq!(
+            names,
+            [("a".into(), 0), ("b".into(), 0), ("b".into(), 1)],
+            "sorted, readable, with a master"
+        );
+        assert_eq!(
+            addrs.into_iter().collect::<Vec<_>>(),
+            ["10.0.0.1:10911", "10.0.0.2:10911"]
+        );
+    }
+}
