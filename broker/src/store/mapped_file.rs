@@ -277,8 +277,11 @@ impl FileSystem for RealFileSystem {
 
     fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
         match std::fs::remove_dir_all(dir) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => sync_dir(parent_of(dir)),
+            // Nothing to remove, nothing to make durable; the parent may be missing too (a
+            // store that never wrote a consume queue), so it is not synced.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+            Ok(()) => sync_dir(parent_of(dir)),
         }
     }
 
