@@ -411,3 +411,57 @@ async fn consume_from_timestamp_skips_older_messages_and_bodies_arrive_inflated(
     zstd.shutdown().await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_running_consumer_adopts_an_offset_reset() {
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
+    let producer = producer(&cluster, CompressionType::Zlib).await;
+    for i in 0..20 {
+        producer
+            .send(Message::new("ResetRunning", format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let log: Log = Arc::default();
+    let sink = log.clone();
+    let consumer = builder(&cluster, "cg_reset_running", "one", "ResetRunning")
+        .listener(move |messages| {
+            sink.lock().unwrap().push(text(&messages[0]));
+            ConsumeStatus::Success
+        })
+        .build()
+        .unwrap();
+    consumer.start().await.unwrap();
+    wait_for("the first pass", || async {
+        log.lock().unwrap().len() == 20
+    })
+    .await;
+    // Let a periodic commit of the old offsets happen, then reset while the member runs:
+    // mqadmin resetOffsetByTime -g cg_reset_running -t ResetRunning -s 0 (forced).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let admin = bolide_client::admin::AdminClient::new(vec![cluster.namesrv.addr.clone()], TIMEOUT)
+        .unwrap();
+    let reset = admin
+        .reset_offset_by_time("ResetRunning", "cg_reset_running", 0, true)
+        .await
+        .unwrap();
+    assert!(reset.values().all(|&offset| offset == 0), "{reset:?}");
+    wait_for("the second pass", || async {
+        log.lock().unwrap().len() == 40
+    })
+    .await;
+    // And the reset sticks: later commits do not put the old offsets back, so the second
+    // pass is the last.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut seen = log.lock().unwrap().clone();
+    seen.sort();
+    let mut expected: Vec<String> = (0..20)
+        .flat_map(|i| [format!("m{i}"), format!("m{i}")])
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected, "every message twice, no more");
+
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    cluster.stop().await;
+}

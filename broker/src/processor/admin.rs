@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 
 use bolide_client::protocol::body::{
     Connection, ConsumeStats, ConsumerConnection, MAX_OFFSET_TABLE_ENTRIES, OffsetWrapper,
-    ProducerConnection, TopicOffset, TopicStatsTable,
+    ProducerConnection, ResetOffsetBody, TopicOffset, TopicStatsTable,
 };
 use bolide_client::protocol::broker_header::{
     CreateTopicRequestHeader, DeleteSubscriptionGroupRequestHeader, DeleteTopicRequestHeader,
@@ -48,9 +48,6 @@ const SLAVE_REMARK: &str = "Can't modify topic or subscription group from slave 
 const MAX_QUEUE_NUMS: i32 = 1024;
 /// Every permission bit (`route::perm`); anything else in a request is a mistake.
 const ALL_PERM_BITS: i32 = perm::PRIORITY | perm::READ | perm::WRITE | perm::INHERIT;
-/// The broker asks a consumer to move its offsets (Java `RequestCode.RESET_CONSUMER_CLIENT_
-/// OFFSET`, protocol.md §2.1); the codec does not name it because only this module sends it.
-const RESET_CONSUMER_CLIENT_OFFSET: i32 = 220;
 /// `timestamp` of INVOKE_BROKER_TO_RESET_OFFSET meaning "the end of each queue".
 const RESET_TO_MAX_OFFSET: i64 = -1;
 /// The `MQVersion` name of [`BOLIDE_VERSION`], which `mqadmin clusterList` prints.
@@ -643,11 +640,13 @@ impl BrokerProcessor {
         self.offsets.reset_to(&h.group, &h.topic, &table);
         tracing::info!(group = %h.group, topic = %h.topic, timestamp = h.timestamp,
             force = h.is_force, "consumer offsets reset by admin");
-        let body = reset_offset_body(
-            table
+        let body = ResetOffsetBody {
+            offset_table: table
                 .iter()
-                .map(|(&queue_id, &offset)| (self.message_queue(&h.topic, queue_id), offset)),
-        );
+                .map(|(&queue_id, &offset)| (self.message_queue(&h.topic, queue_id), offset))
+                .collect(),
+        }
+        .encode();
         self.tell_consumers_to_reset(&h, &body);
         success(request).with_body(body)
     }
@@ -666,8 +665,9 @@ impl BrokerProcessor {
     /// writer queue drops the notice; that consumer then keeps its own offsets, as a Java
     /// consumer whose notice was lost does.
     fn tell_consumers_to_reset(&self, h: &ResetOffsetRequestHeader, body: &[u8]) {
-        let notice = RemotingCommand::request(RESET_CONSUMER_CLIENT_OFFSET, h.to_ext_fields())
-            .with_body(body.to_vec());
+        let notice =
+            RemotingCommand::request(RequestCode::RESET_CONSUMER_CLIENT_OFFSET, h.to_ext_fields())
+                .with_body(body.to_vec());
         for channel in self.clients.consumer_channels(&h.group) {
             if !channel.send_oneway(notice.clone()) {
                 tracing::warn!(group = %h.group, peer = %channel.peer(), "reset offset notice not sent");
@@ -688,23 +688,6 @@ fn connections<'a>(channels: impl Iterator<Item = &'a ClientChannel>) -> Vec<Con
         .collect();
     list.sort_by(|a, b| (&a.client_id, &a.client_addr).cmp(&(&b.client_id, &b.client_addr)));
     list
-}
-
-/// Java's `ResetOffsetBody`: `{"offsetTable":{<MessageQueue>:<offset>,...}}`, each queue an
-/// inline object in key position as fastjson writes a `Map<MessageQueue, Long>`
-/// (protocol.md §3.2). Java admin tools and consumers decode it; Bolide itself never does.
-fn reset_offset_body(entries: impl Iterator<Item = (MessageQueue, i64)>) -> Vec<u8> {
-    let mut out = b"{\"offsetTable\":{".to_vec();
-    for (index, (queue, offset)) in entries.enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&queue.encode());
-        out.push(b':');
-        out.extend_from_slice(offset.to_string().as_bytes());
-    }
-    out.extend_from_slice(b"}}");
-    out
 }
 
 /// Bytes in binary units with one decimal, as Java's `MixAll.humanReadableByteCount(bytes,

@@ -692,7 +692,7 @@ async fn reset_offset_commits_and_notifies_consumers() -> TestResult {
     let table = body["offsetTable"].as_object().ok_or("no offsetTable")?;
     assert_eq!(table.len(), 2);
     let notice = notices.try_recv()?;
-    assert_eq!(notice.code, RESET_CONSUMER_CLIENT_OFFSET);
+    assert_eq!(notice.code, RequestCode::RESET_CONSUMER_CLIENT_OFFSET);
     assert_eq!(notice.body, response.body);
     assert_eq!(
         notice.ext_fields.get("group").map(String::as_str),

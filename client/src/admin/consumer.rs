@@ -8,17 +8,15 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use serde::Deserialize;
 
 use super::{AdminClient, AdminError, decoded, retry_topic};
-use crate::protocol::body::{ConsumeStats, ConsumerConnection};
+use crate::protocol::body::{ConsumeStats, ConsumerConnection, ResetOffsetBody};
 use crate::protocol::broker_header::{
     DeleteSubscriptionGroupRequestHeader, GetConsumeStatsRequestHeader,
     GetConsumerConnectionListRequestHeader, ResetOffsetRequestHeader,
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{ConsumeType, MessageModel, MessageQueue};
-use crate::protocol::lenient_json::parse_lenient;
 use crate::protocol::subscription_group::{SubscriptionGroupConfig, SubscriptionGroupWrapper};
 use crate::protocol::{ExtFields, RequestCode, ResponseCode};
 
@@ -43,20 +41,8 @@ fn group_subject(group: &str) -> String {
     format!("group {group}")
 }
 
-/// Java's `ResetOffsetBody`: `{"offsetTable":{<MessageQueue>:offset,...}}` with inline
-/// object keys, which the lenient parser hands over as JSON text.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ResetOffsetBody {
-    offset_table: BTreeMap<String, i64>,
-}
-
 fn decode_reset_body(bytes: &[u8]) -> Result<ResetOffsets, crate::protocol::ProtocolError> {
-    let body: ResetOffsetBody = parse_lenient(bytes, "ResetOffsetBody")?;
-    body.offset_table
-        .into_iter()
-        .map(|(key, offset)| Ok((parse_lenient(key.as_bytes(), "MessageQueue key")?, offset)))
-        .collect()
+    ResetOffsetBody::decode(bytes).map(|body| body.offset_table)
 }
 
 impl AdminClient {

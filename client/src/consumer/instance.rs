@@ -2,21 +2,21 @@
 //! besides pulling and offsets: routes, heartbeats, rebalancing (which queues this member
 //! owns, one pull task each), unregistration; and the one background task that drives them.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::allocate::allocate_averagely;
 use super::{ConsumerConfig, ListenerKind, pull};
 use crate::producer::route_source::{RouteSource, unregister_client};
-use crate::protocol::body::ConsumerListBody;
+use crate::protocol::body::{ConsumerListBody, ResetOffsetBody};
 use crate::protocol::broker_header::{
     GetConsumerListByGroupRequestHeader, NotifyConsumerIdsChangedRequestHeader,
-    UnregisterClientRequestHeader,
+    ResetOffsetRequestHeader, UnregisterClientRequestHeader,
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{
@@ -52,22 +52,42 @@ impl PullTask {
     }
 }
 
-/// Turns the broker's NOTIFY_CONSUMER_IDS_CHANGED into a prompt rebalance.
+/// Turns the broker's NOTIFY_CONSUMER_IDS_CHANGED into a prompt rebalance, and its
+/// RESET_CONSUMER_CLIENT_OFFSET (sent after an admin's INVOKE_BROKER_TO_RESET_OFFSET) into
+/// new offsets for the background task to adopt.
 struct NotifyHandler {
     group: String,
     rebalance_now: Arc<Notify>,
+    resets: mpsc::UnboundedSender<BTreeMap<MessageQueue, i64>>,
 }
 
 impl InboundRequestHandler for NotifyHandler {
     fn handle(&self, addr: &str, request: RemotingCommand) -> Option<RemotingCommand> {
-        if request.code != RequestCode::NOTIFY_CONSUMER_IDS_CHANGED {
-            tracing::debug!(addr, code = request.code, "broker request not handled");
-            return None;
-        }
-        match NotifyConsumerIdsChangedRequestHeader::from_ext_fields(&request.ext_fields) {
-            Ok(header) if header.consumer_group == self.group => self.rebalance_now.notify_one(),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(addr, %error, "bad NOTIFY_CONSUMER_IDS_CHANGED"),
+        match request.code {
+            RequestCode::NOTIFY_CONSUMER_IDS_CHANGED => {
+                match NotifyConsumerIdsChangedRequestHeader::from_ext_fields(&request.ext_fields) {
+                    Ok(header) if header.consumer_group == self.group => {
+                        self.rebalance_now.notify_one();
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(addr, %error, "bad NOTIFY_CONSUMER_IDS_CHANGED"),
+                }
+            }
+            RequestCode::RESET_CONSUMER_CLIENT_OFFSET => {
+                let header = ResetOffsetRequestHeader::from_ext_fields(&request.ext_fields);
+                match (header, ResetOffsetBody::decode(&request.body)) {
+                    (Ok(header), Ok(body)) if header.group == self.group => {
+                        tracing::info!(addr, topic = %header.topic, "offsets reset by the broker");
+                        // The receiver goes only with the consumer itself.
+                        let _ = self.resets.send(body.offset_table);
+                    }
+                    (Ok(_), Ok(_)) => {}
+                    (Err(error), _) | (_, Err(error)) => {
+                        tracing::warn!(addr, %error, "bad RESET_CONSUMER_CLIENT_OFFSET");
+                    }
+                }
+            }
+            code => tracing::debug!(addr, code, "broker request not handled"),
         }
         None
     }
@@ -91,6 +111,8 @@ pub(super) struct Instance {
     heartbeated: Mutex<HashSet<String>>,
     /// Orderly CLUSTERING: when the broker last granted each queue's lock to this member.
     locks: Mutex<HashMap<MessageQueue, Instant>>,
+    /// Offset tables the broker told this member to adopt; taken by the background task.
+    resets: Mutex<Option<mpsc::UnboundedReceiver<BTreeMap<MessageQueue, i64>>>>,
 }
 
 impl Instance {
@@ -100,9 +122,11 @@ impl Instance {
         listener: ListenerKind,
         rebalance_now: Arc<Notify>,
     ) -> Instance {
+        let (reset_sender, resets) = mpsc::unbounded_channel();
         let handler = NotifyHandler {
             group: config.group.clone(),
             rebalance_now: rebalance_now.clone(),
+            resets: reset_sender,
         };
         let remoting = Arc::new(
             RemotingClient::new(Default::default()).with_inbound_handler(Arc::new(handler)),
@@ -124,6 +148,7 @@ impl Instance {
             owned: Mutex::new(HashMap::new()),
             heartbeated: Mutex::new(HashSet::new()),
             locks: Mutex::new(HashMap::new()),
+            resets: Mutex::new(Some(resets)),
         }
     }
 
@@ -261,9 +286,41 @@ impl Instance {
                 continue;
             }
             tracing::info!(?queue, "queue taken");
-            let (trigger, shutdown) = shutdown_channel();
-            let task = tokio::spawn(pull::pull_loop(self.clone(), queue.clone(), shutdown));
-            owned.insert(queue, PullTask { trigger, task });
+            self.start_pull(&mut owned, queue);
+        }
+    }
+
+    fn start_pull(
+        self: &Arc<Self>,
+        owned: &mut HashMap<MessageQueue, PullTask>,
+        queue: MessageQueue,
+    ) {
+        let (trigger, shutdown) = shutdown_channel();
+        let task = tokio::spawn(pull::pull_loop(self.clone(), queue.clone(), shutdown));
+        owned.insert(queue, PullTask { trigger, task });
+    }
+
+    /// Adopts offsets the broker reset (Java `resetOffset`): each owned queue of `table`
+    /// stops its pull loop, takes the new offset (committed at once, so that a commit of the
+    /// old offset racing the reset cannot undo it) and starts again from there; messages
+    /// pulled but not yet consumed are dropped. Queues this member does not own are left to
+    /// their owners, and the broker already holds their new offsets.
+    pub async fn reset_offsets(self: &Arc<Self>, table: BTreeMap<MessageQueue, i64>) {
+        for (queue, offset) in table {
+            let Some(task) = self.owned.lock().remove(&queue) else {
+                continue;
+            };
+            task.stop().await;
+            tracing::info!(?queue, offset, "offset reset");
+            self.offsets.lock().insert(queue.clone(), offset);
+            self.commit(&queue, offset).await;
+            let mut owned = self.owned.lock();
+            if !owned.contains_key(&queue) {
+                self.start_pull(&mut owned, queue);
+            }
+        }
+        if self.is_broadcasting() {
+            self.commit_offsets().await;
         }
     }
 
@@ -516,6 +573,7 @@ pub(super) async fn background(instance: Arc<Instance>, mut shutdown: Shutdown) 
     let mut persist = ticker(config.persist_interval);
     let mut relock = ticker(LOCK_RENEW_INTERVAL);
     let rebalance_now = instance.rebalance_now.clone();
+    let mut resets = instance.resets.lock().take();
     loop {
         tokio::select! {
             () = shutdown.wait() => break,
@@ -527,7 +585,18 @@ pub(super) async fn background(instance: Arc<Instance>, mut shutdown: Shutdown) 
             () = rebalance_now.notified() => instance.rebalance().await,
             _ = persist.tick() => instance.commit_offsets().await,
             _ = relock.tick(), if instance.needs_locks() => instance.lock_all().await,
+            Some(table) = next_reset(&mut resets) => instance.reset_offsets(table).await,
         }
     }
     instance.stop_all_pulls().await;
+}
+
+/// The next offset table to adopt; pending forever once the channel is gone.
+async fn next_reset(
+    resets: &mut Option<mpsc::UnboundedReceiver<BTreeMap<MessageQueue, i64>>>,
+) -> Option<BTreeMap<MessageQueue, i64>> {
+    match resets {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
 }

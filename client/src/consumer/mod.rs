@@ -45,6 +45,9 @@
 //!   is no retry topic: a message answered `Later` is dropped with a warning, as Java does.
 //! * New groups start per `consume_from_where`: LAST_OFFSET, FIRST_OFFSET, or TIMESTAMP
 //!   (SEARCH_OFFSET_BY_TIMESTAMP at `consume_timestamp_ms`, default 30 minutes ago).
+//! * An admin's offset reset (`mqadmin resetOffsetByTime`) reaches running members as the
+//!   broker's RESET_CONSUMER_CLIENT_OFFSET: each owned queue drops what it pulled and goes on
+//!   from the new offset, as Java's consumer does.
 //! * Not implemented: SQL92 filters, consume batches over 1.
 
 mod allocate;

@@ -19,6 +19,7 @@
 //! TopicStatsTable    {"offsetTable":{
 //!                     {"brokerName":"b","queueId":0,"topic":"T"}:
 //!                       {"lastUpdateTimestamp":1700000000000,"maxOffset":10,"minOffset":0}..}}
+//! ResetOffsetBody    {"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:7..}}
 //! ```
 //!
 //! Decoding goes through the lenient parser, which turns each inline-object key into a
@@ -192,6 +193,38 @@ struct TopicStatsTableWire {
     offset_table: Vec<(String, TopicOffset)>,
 }
 
+/// The new offset of each queue after INVOKE_BROKER_TO_RESET_OFFSET: the body of its answer
+/// and of the RESET_CONSUMER_CLIENT_OFFSET notice the broker sends to online consumers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResetOffsetBody {
+    pub offset_table: BTreeMap<MessageQueue, i64>,
+}
+
+impl ResetOffsetBody {
+    /// fastjson's form, with `MessageQueue` objects as keys (see the module docs).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = b"{\"offsetTable\":".to_vec();
+        write_queue_table(&mut out, &self.offset_table, "ResetOffsetBody");
+        out.push(b'}');
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        let wire: ResetOffsetBodyWire = parse_lenient(bytes, "ResetOffsetBody")?;
+        let entries = wire.offset_table.into_iter();
+        Ok(Self {
+            offset_table: queue_table(entries.map(|(key, lenient::Long(offset))| (key, offset)))?,
+        })
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ResetOffsetBodyWire {
+    #[serde(deserialize_with = "offset_entries")]
+    offset_table: Vec<(String, lenient::Long)>,
+}
+
 /// Writes `{<queue>:<value>,…}` with each queue as an inline object, as fastjson writes a
 /// `Map<MessageQueue, _>`.
 fn write_queue_table<V: Serialize>(
@@ -212,7 +245,9 @@ fn write_queue_table<V: Serialize>(
 }
 
 /// Parses each key, which the lenient parser left as the JSON text of a `MessageQueue`.
-fn queue_table<V>(entries: Vec<(String, V)>) -> Result<BTreeMap<MessageQueue, V>, ProtocolError> {
+fn queue_table<V>(
+    entries: impl IntoIterator<Item = (String, V)>,
+) -> Result<BTreeMap<MessageQueue, V>, ProtocolError> {
     entries
         .into_iter()
         .map(|(key, value)| Ok((parse_lenient(key.as_bytes(), "MessageQueue key")?, value)))

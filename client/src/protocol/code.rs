@@ -55,6 +55,8 @@ impl RequestCode {
     pub const DELETE_TOPIC_IN_BROKER: i32 = 215;
     pub const DELETE_TOPIC_IN_NAMESRV: i32 = 216;
     pub const GET_KVLIST_BY_NAMESPACE: i32 = 219;
+    /// Broker → consumer: adopt these offsets (after INVOKE_BROKER_TO_RESET_OFFSET).
+    pub const RESET_CONSUMER_CLIENT_OFFSET: i32 = 220;
     pub const INVOKE_BROKER_TO_RESET_OFFSET: i32 = 222;
     pub const GET_TOPICS_BY_CLUSTER: i32 = 224;
     pub const QUERY_TOPIC_CONSUME_BY_WHO: i32 = 300;

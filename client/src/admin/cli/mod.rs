@@ -296,15 +296,13 @@ async fn execute(command: Command, out: Out<'_>) -> anyhow::Result<()> {
                  force[{force}], timestamp(string)[{timestamp}], timestamp(long)[{millis}]"
             )?;
             write!(out, "{}", report::reset_offsets(&offsets))?;
-            // The broker commits the offsets and tells online members to adopt them; a member
-            // that ignores the notice (Bolide's own consumers do) commits its old ones back.
+            // The broker commits the offsets and tells online members to adopt them
+            // (RESET_CONSUMER_CLIENT_OFFSET), which Java's and Bolide's consumers do.
             if let Ok(online) = admin.consumer_connection(&group, None).await {
                 let members = online.connection_set.len();
                 writeln!(
                     out,
-                    "note: {members} member(s) of {group} are online and were told to adopt \
-                     these offsets; a member that does not commits its own offsets back, so \
-                     restart such members or stop them before resetting"
+                    "{members} online member(s) of {group} were told to adopt these offsets"
                 )?;
             }
             Ok(())

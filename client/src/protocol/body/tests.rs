@@ -193,3 +193,24 @@ fn connection_sets_tolerate_duplicates_and_numbers() -> TestResult {
     assert!(body.connection_set.iter().all(|c| c.version == 407));
     Ok(())
 }
+
+#[test]
+fn reset_offset_bodies_round_trip_with_inline_queue_keys() -> TestResult {
+    let body = ResetOffsetBody {
+        offset_table: BTreeMap::from([
+            (MessageQueue::new("T", "broker-a", 0), 7),
+            (MessageQueue::new("T", "broker-a", 1), 0),
+        ]),
+    };
+    let golden = concat!(
+        r#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"T"}:7,"#,
+        r#"{"brokerName":"broker-a","queueId":1,"topic":"T"}:0}}"#
+    );
+    assert_eq!(String::from_utf8(body.encode())?, golden);
+    assert_eq!(ResetOffsetBody::decode(golden.as_bytes())?, body);
+    // As Go and Java clients may send it: spaces, a quoted number.
+    let loose =
+        br#"{ "offsetTable" : { {"topic":"T","queueId":0,"brokerName":"broker-a"} : "7" } }"#;
+    assert_eq!(ResetOffsetBody::decode(loose)?.offset_table.len(), 1);
+    Ok(())
+}

@@ -54,6 +54,15 @@ impl<'de> Deserialize<'de> for Int {
     }
 }
 
+/// A collection element read with [`long`].
+pub struct Long(pub i64);
+
+impl<'de> Deserialize<'de> for Long {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        long(deserializer).map(Long)
+    }
+}
+
 /// A JSON array of at most `max` elements (null as empty), refused at the first element
 /// past the limit.
 pub fn bounded_seq<'de, D, T, C>(
