@@ -2,6 +2,7 @@
 //! with the servers), the tokio transport (`remoting`), and the client APIs built on them.
 
 pub mod admin;
+pub mod bench;
 pub mod consumer;
 pub mod lite_pull;
 pub mod namesrv;
@@ -9,4 +10,5 @@ pub mod process;
 pub mod producer;
 pub mod properties;
 pub mod protocol;
+pub mod quickstart;
 pub mod remoting;

@@ -8,17 +8,22 @@
 //!   `--connections` connections, each keep one SEND_MESSAGE_V2 in flight, as RocketMQ's
 //!   benchmark `Producer` does, and print its line once a second.
 //! * `mqbench register` acts as a test broker towards name servers.
+//! * `mqbench producer` and `mqbench consumer` are RocketMQ's benchmark `Producer` and
+//!   `Consumer` (same option letters and lines) on Bolide's client library; the consumer
+//!   verifies every body the producer wrote. They live in [`bolide_client::bench`] so that
+//!   tests can drive them in-process.
 //!
 //! `route` and `send` run for `--duration` seconds or `--count` requests, print a line per
-//! second and one JSON line at the end with the rate and latency percentiles. They share the
-//! run machinery below: tickets (so `--count` is exact), per-worker histograms merged into the
-//! run's, the once-a-second reporter and the summary.
+//! second and one JSON line at the end with the rate and latency percentiles. All of them
+//! share the run machinery of [`bolide_client::bench::run`]: tickets (so `--count` is exact),
+//! per-worker histograms merged into the run's, the once-a-second reporter and the summary.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use bolide_client::bench::run::{Recorder, Snapshot, Totals, report_until};
+use bolide_client::bench::{self, ConsumerArgs, ProducerArgs};
 use bolide_client::namesrv::NamesrvClient;
 use bolide_client::protocol::broker_header::SendMessageRequestHeaderV2;
 use bolide_client::protocol::header::{
@@ -31,8 +36,6 @@ use bolide_client::protocol::{MAX_FRAME_BYTES, RemotingCommand, RequestCode, Res
 use bolide_client::remoting::{ClientConfig, RemotingClient};
 use bytes::{Bytes, BytesMut};
 use clap::{Parser, Subcommand};
-use hdrhistogram::Histogram;
-use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
 #[derive(Parser, Debug)]
@@ -51,6 +54,11 @@ enum Command {
     /// Act as a test broker towards name servers: register with every one of them, again
     /// every 30 s, and unregister on exit. Nothing listens at the broker address.
     Register(RegisterArgs),
+    /// RocketMQ's benchmark Producer through Bolide's client: name-server routes, queue
+    /// selection, retries; self-checking bodies.
+    Producer(ProducerArgs),
+    /// RocketMQ's benchmark Consumer through Bolide's push consumer, verifying every body.
+    Consumer(ConsumerArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -177,226 +185,47 @@ fn main() -> anyhow::Result<()> {
         Command::Route(args) => runtime.block_on(route(args)),
         Command::Send(args) => runtime.block_on(send(args)),
         Command::Register(args) => runtime.block_on(register(args)),
+        Command::Producer(args) => runtime.block_on(bench::run_producer(
+            &args,
+            &mut std::io::stdout(),
+            bench::interrupted(),
+        )),
+        Command::Consumer(args) => runtime.block_on(bench::run_consumer(
+            &args,
+            &mut std::io::stdout(),
+            bench::interrupted(),
+        )),
     }
 }
 
-/// Latencies are recorded in microseconds, from 1 µs to a minute, to 3 significant digits.
-const LATENCY_MAX_US: u64 = 60_000_000;
-const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
-/// A worker merges its histogram into the run's after this many samples, so the shared lock
-/// is taken once per thousand requests rather than once per request.
-const MERGE_EVERY_SAMPLES: u64 = 1024;
-
-fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, LATENCY_MAX_US, LATENCY_SIGNIFICANT_DIGITS)
-        .context("cannot create a latency histogram")
-}
-
-/// What a run's workers share with its reporter. Counters only grow; the reporter prints the
-/// difference between two snapshots.
-#[derive(Debug)]
-struct Totals {
-    /// `--count`: how many tickets to hand out; `None` runs until `stop`.
-    limit: Option<u64>,
-    issued: AtomicU64,
-    succeeded: AtomicU64,
-    /// No response: timeout, refused or closed connection (RocketMQ's "Send Failed").
-    request_failed: AtomicU64,
-    /// A response other than success (RocketMQ's "Response Failed").
-    response_failed: AtomicU64,
-    /// Sum and maximum of the successes' latencies, for the per-second line.
-    latency_total_us: AtomicU64,
-    latency_max_us: AtomicU64,
-    /// The successes' latencies, for the summary's percentiles.
-    histogram: Mutex<Histogram<u64>>,
-    /// The run's first failure in words, so that a failing run says why.
-    first_failure: OnceLock<String>,
-    stop: AtomicBool,
-}
-
-impl Totals {
-    fn new(limit: Option<u64>) -> anyhow::Result<Arc<Self>> {
-        Ok(Arc::new(Totals {
-            limit,
-            issued: AtomicU64::new(0),
-            succeeded: AtomicU64::new(0),
-            request_failed: AtomicU64::new(0),
-            response_failed: AtomicU64::new(0),
-            latency_total_us: AtomicU64::new(0),
-            latency_max_us: AtomicU64::new(0),
-            histogram: Mutex::new(latency_histogram()?),
-            first_failure: OnceLock::new(),
-            stop: AtomicBool::new(false),
-        }))
-    }
-
-    /// The next request's number, counting from 0, or `None` when the run is over.
-    fn next_ticket(&self) -> Option<u64> {
-        if self.stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        let ticket = self.issued.fetch_add(1, Ordering::Relaxed);
-        match self.limit {
-            Some(limit) if ticket >= limit => None,
-            _ => Some(ticket),
-        }
-    }
-
-    fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            at: Instant::now(),
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            request_failed: self.request_failed.load(Ordering::Relaxed),
-            response_failed: self.response_failed.load(Ordering::Relaxed),
-            latency_total_us: self.latency_total_us.load(Ordering::Relaxed),
-            latency_max_us: self.latency_max_us.load(Ordering::Relaxed),
-        }
-    }
-
-    fn note_failure(&self, describe: impl FnOnce() -> String) {
-        if self.first_failure.get().is_none() {
-            // Losing the race to another worker's failure is fine: either is "the first".
-            let _ = self.first_failure.set(describe());
-        }
-    }
-}
-
-/// The counters at one instant.
-#[derive(Debug, Clone, Copy)]
-struct Snapshot {
-    at: Instant,
-    succeeded: u64,
-    request_failed: u64,
-    response_failed: u64,
-    latency_total_us: u64,
-    latency_max_us: u64,
-}
-
-impl Snapshot {
-    fn failed(&self) -> u64 {
-        self.request_failed + self.response_failed
-    }
-
-    fn finished(&self) -> u64 {
-        self.succeeded + self.failed()
-    }
-
-    /// Successes per second between `earlier` and this snapshot.
-    fn rate_since(&self, earlier: &Snapshot) -> u64 {
-        let seconds = self.at.duration_since(earlier.at).as_secs_f64();
-        let successes = self.succeeded - earlier.succeeded;
-        if seconds > 0.0 {
-            (successes as f64 / seconds).round() as u64
-        } else {
-            0
-        }
-    }
-
-    /// Mean latency of the successes between `earlier` and this snapshot.
-    fn average_ms_since(&self, earlier: &Snapshot) -> f64 {
-        let successes = self.succeeded - earlier.succeeded;
-        if successes == 0 {
-            return 0.0;
-        }
-        (self.latency_total_us - earlier.latency_total_us) as f64 / successes as f64 / 1000.0
-    }
-}
-
-/// One worker's handle on the run: latencies go to its own histogram, merged into the run's
-/// every [`MERGE_EVERY_SAMPLES`] and when the worker ends (on drop).
-#[derive(Debug)]
-struct Recorder {
-    totals: Arc<Totals>,
-    local: Histogram<u64>,
-}
-
-impl Recorder {
-    fn new(totals: &Arc<Totals>) -> anyhow::Result<Self> {
-        Ok(Recorder {
-            totals: totals.clone(),
-            local: latency_histogram()?,
-        })
-    }
-
-    fn next_ticket(&self) -> Option<u64> {
-        self.totals.next_ticket()
-    }
-
-    fn succeeded(&mut self, latency: Duration) {
-        let micros = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let totals = &self.totals;
-        totals.succeeded.fetch_add(1, Ordering::Relaxed);
-        totals.latency_total_us.fetch_add(micros, Ordering::Relaxed);
-        totals.latency_max_us.fetch_max(micros, Ordering::Relaxed);
-        self.local.saturating_record(micros);
-        if self.local.len() >= MERGE_EVERY_SAMPLES {
-            self.merge();
-        }
-    }
-
-    fn request_failed(&self, describe: impl FnOnce() -> String) {
-        self.totals.request_failed.fetch_add(1, Ordering::Relaxed);
-        self.totals.note_failure(describe);
-    }
-
-    fn response_failed(&self, describe: impl FnOnce() -> String) {
-        self.totals.response_failed.fetch_add(1, Ordering::Relaxed);
-        self.totals.note_failure(describe);
-    }
-
-    fn merge(&mut self) {
-        let merged = self.totals.histogram.lock().add(&self.local);
-        debug_assert!(merged.is_ok(), "the histograms share their bounds");
-        self.local.reset();
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.merge();
-    }
-}
-
-/// Waits until the run is over (`--count` requests finished, `run_for` passed since
-/// `started`, or Ctrl-C), printing `line(previous, now)` once a second.
-#[allow(clippy::print_stdout)]
-async fn report_until_done(
+/// Reports on stdout once a second until `--count` requests finished, or (without
+/// `--count`) `duration_s` passed since `started`, or Ctrl-C/SIGTERM.
+async fn report(
     totals: &Totals,
     started: Instant,
-    run_for: Duration,
-    line: impl Fn(&Snapshot, &Snapshot) -> String,
-) {
-    let deadline = started + run_for;
-    let mut last = totals.snapshot();
-    // Check often so that `--count` ends promptly; print once a second.
-    let mut ticks = tokio::time::interval(Duration::from_millis(20));
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = &mut interrupted => return,
-        }
-        let now = totals.snapshot();
-        let done = match totals.limit {
-            Some(limit) => now.finished() >= limit,
-            None => now.at >= deadline,
-        };
-        if now.at.duration_since(last.at) >= Duration::from_secs(1) {
-            println!("{}", line(&last, &now));
-            last = now;
-        }
-        if done {
-            return;
-        }
-    }
+    duration_s: u64,
+    line: impl FnMut(&Snapshot, &Snapshot) -> String,
+) -> anyhow::Result<()> {
+    let deadline = totals
+        .limit()
+        .is_none()
+        .then(|| started + Duration::from_secs(duration_s));
+    let mut out = std::io::stdout();
+    report_until(
+        &mut out,
+        deadline,
+        bench::interrupted(),
+        || totals.snapshot(),
+        |now| totals.all_finished(now),
+        line,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Stops the workers and waits for their requests in flight.
 async fn stop_and_join(totals: &Totals, workers: Vec<JoinHandle<()>>) -> anyhow::Result<()> {
-    totals.stop.store(true, Ordering::Relaxed);
+    totals.stop();
     for worker in workers {
         worker.await.context("a worker panicked")?;
     }
@@ -408,19 +237,7 @@ async fn stop_and_join(totals: &Totals, workers: Vec<JoinHandle<()>>) -> anyhow:
 #[allow(clippy::print_stdout)]
 fn print_summary(mut summary: serde_json::Value, totals: &Totals) {
     if let Some(fields) = summary.as_object_mut() {
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        fields.insert("failed".into(), totals.snapshot().failed().into());
-        if let Some(failure) = totals.first_failure.get() {
-            fields.insert("first_failure".into(), failure.as_str().into());
-        }
-        let histogram = totals.histogram.lock();
-        for (name, quantile) in [("p50_ms", 0.50), ("p99_ms", 0.99), ("p999_ms", 0.999)] {
-            fields.insert(
-                name.into(),
-                ms(histogram.value_at_quantile(quantile)).into(),
-            );
-        }
-        fields.insert("max_ms".into(), ms(histogram.max()).into());
+        totals.add_summary_fields(fields);
     }
     println!("{summary}");
 }
@@ -469,20 +286,15 @@ async fn route(args: RouteArgs) -> anyhow::Result<()> {
             )));
         }
     }
-    report_until_done(
-        &totals,
-        started,
-        Duration::from_secs(args.duration),
-        |last, now| {
-            format!(
-                "Query TPS: {} | Total: {} | Failed: {}",
-                now.rate_since(last),
-                now.succeeded,
-                now.failed()
-            )
-        },
-    )
-    .await;
+    report(&totals, started, args.duration, |last, now| {
+        format!(
+            "Query TPS: {} | Total: {} | Failed: {}",
+            now.rate_since(last),
+            now.succeeded,
+            now.failed()
+        )
+    })
+    .await?;
     stop_and_join(&totals, workers).await?;
     let elapsed = started.elapsed();
     let queries = totals.snapshot().succeeded;
@@ -553,13 +365,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
             Recorder::new(&totals)?,
         )));
     }
-    report_until_done(
-        &totals,
-        started,
-        Duration::from_secs(args.duration),
-        send_line,
-    )
-    .await;
+    report(&totals, started, args.duration, send_line).await?;
     stop_and_join(&totals, workers).await?;
     let elapsed = started.elapsed();
     let snapshot = totals.snapshot();
@@ -826,7 +632,7 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
         };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            _ = tokio::signal::ctrl_c() => break,
+            () = bench::interrupted() => break,
         }
         if stop_at.is_some_and(|at| Instant::now() >= at) {
             break;
