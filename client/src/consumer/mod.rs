@@ -24,9 +24,9 @@
 //!
 //! * The listener is a plain (sync) closure, run on tokio's blocking pool, so it may block.
 //!   It gets one message per call (consume batch size 1); the messages of one pull (up to 32)
-//!   are consumed concurrently, and a queue pulls again once they are all done. That bounds
-//!   the messages cached per queue by the pull batch, below
-//!   [`MAX_CACHED_MESSAGES_PER_QUEUE`]. A listener that panics counts as `Later`.
+//!   are consumed concurrently while the next pull is under way, and the queue's offset moves
+//!   once they are all done. That bounds the messages cached per queue by two pull batches,
+//!   below [`MAX_CACHED_MESSAGES_PER_QUEUE`]. A listener that panics counts as `Later`.
 //! * `Later` sends the message back (CONSUMER_SEND_MSG_BACK with the consumer's
 //!   `max_reconsume_times`, default [`MAX_RECONSUME_TIMES`]); it comes again from
 //!   `%RETRY%<group>` with `reconsume_times` one higher, and its topic shown as the original.

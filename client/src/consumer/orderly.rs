@@ -60,41 +60,49 @@ pub(super) async fn pull_loop(
                 instance.commit(&queue, offset).await;
                 continue 'owned;
             }
-            offset =
-                match pull::fetch(&instance, &queue, &subscription, offset, &mut shutdown).await {
-                    Fetch::Shutdown => return,
-                    Fetch::Failed => {
-                        if !pause(&mut shutdown, ERROR_DELAY).await {
-                            return;
-                        }
-                        continue;
+            offset = match pull::fetch(
+                &instance,
+                &queue,
+                &subscription,
+                offset,
+                offset,
+                &mut shutdown,
+            )
+            .await
+            {
+                Fetch::Shutdown => return,
+                Fetch::Failed => {
+                    if !pause(&mut shutdown, ERROR_DELAY).await {
+                        return;
                     }
-                    Fetch::Moved { next } => next,
-                    Fetch::Found {
+                    continue;
+                }
+                Fetch::Moved { next } => next,
+                Fetch::Found {
+                    messages,
+                    next,
+                    addr,
+                } => {
+                    let outcome = consume_in_order(
+                        &instance,
+                        &listener,
+                        &queue,
+                        &addr,
                         messages,
-                        next,
-                        addr,
-                    } => {
-                        let outcome = consume_in_order(
-                            &instance,
-                            &listener,
-                            &queue,
-                            &addr,
-                            messages,
-                            &mut shutdown,
-                        )
-                        .await;
-                        match outcome {
-                            Outcome::Done => next,
-                            Outcome::Interrupted => return,
-                            Outcome::LockLost => {
-                                let progress = instance.offsets.lock().get(&queue).copied();
-                                instance.commit(&queue, progress.unwrap_or(offset)).await;
-                                continue 'owned;
-                            }
+                        &mut shutdown,
+                    )
+                    .await;
+                    match outcome {
+                        Outcome::Done => next,
+                        Outcome::Interrupted => return,
+                        Outcome::LockLost => {
+                            let progress = instance.offsets.lock().get(&queue).copied();
+                            instance.commit(&queue, progress.unwrap_or(offset)).await;
+                            continue 'owned;
                         }
                     }
-                };
+                }
+            };
             instance.offsets.lock().insert(queue.clone(), offset);
         }
     }

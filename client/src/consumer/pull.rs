@@ -3,7 +3,11 @@
 //! consumed offset. Runs until its queue is given up or the consumer shuts down.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::instance::Instance;
 use super::{ConsumeStatus, Listener, ListenerKind, PULL_BATCH_SIZE, orderly};
@@ -54,8 +58,25 @@ pub(super) async fn pull_loop(
     let Some(mut offset) = start_offset(&instance, &queue, &mut shutdown).await else {
         return;
     };
+    // The next batch is pulled while the listener consumes the current one, so at most two
+    // pulls' worth of messages (2 × PULL_BATCH_SIZE) are held per queue.
+    let mut ahead: Option<JoinHandle<Fetch>> = None;
     while !shutdown.is_triggered() {
-        let next = match fetch(&instance, &queue, &subscription, offset, &mut shutdown).await {
+        let fetched = match ahead.take() {
+            Some(task) => task.await.unwrap_or(Fetch::Failed),
+            None => {
+                fetch(
+                    &instance,
+                    &queue,
+                    &subscription,
+                    offset,
+                    offset,
+                    &mut shutdown,
+                )
+                .await
+            }
+        };
+        let next = match fetched {
             Fetch::Shutdown => return,
             Fetch::Failed => {
                 if !pause(&mut shutdown, ERROR_DELAY).await {
@@ -69,6 +90,22 @@ pub(super) async fn pull_loop(
                 next,
                 addr,
             } => {
+                ahead = Some(tokio::spawn({
+                    let (instance, queue) = (instance.clone(), queue.clone());
+                    let (subscription, mut shutdown) = (subscription.clone(), shutdown.clone());
+                    // Commits only what is consumed so far: this batch's start.
+                    async move {
+                        fetch(
+                            &instance,
+                            &queue,
+                            &subscription,
+                            next,
+                            offset,
+                            &mut shutdown,
+                        )
+                        .await
+                    }
+                }));
                 if !consume(&instance, &listener, &queue, &addr, messages, &mut shutdown).await {
                     return;
                 }
@@ -128,6 +165,7 @@ pub(super) async fn fetch(
     queue: &MessageQueue,
     subscription: &SubscriptionData,
     offset: i64,
+    consumed: i64,
     shutdown: &mut Shutdown,
 ) -> Fetch {
     let Some(addr) = instance.master_addr(&queue.broker_name) else {
@@ -142,12 +180,12 @@ pub(super) async fn fetch(
         queue_offset: offset,
         max_msg_nums: PULL_BATCH_SIZE,
         sys_flag: pull_sys_flag::SUSPEND
-            | if offset > 0 && !instance.is_broadcasting() {
+            | if consumed > 0 && !instance.is_broadcasting() {
                 pull_sys_flag::COMMIT_OFFSET
             } else {
                 0
             },
-        commit_offset: offset,
+        commit_offset: consumed,
         suspend_timeout_millis: i64::try_from(config.suspend_timeout.as_millis())
             .unwrap_or(i64::MAX),
         subscription: Some(subscription.sub_string.clone()),
@@ -235,20 +273,10 @@ async fn consume(
     shutdown: &mut Shutdown,
 ) -> bool {
     while !messages.is_empty() {
-        let runs: Vec<_> = messages
-            .iter()
-            .map(|message| {
-                let listener = listener.clone();
-                let message = message.clone();
-                tokio::task::spawn_blocking(move || listener(std::slice::from_ref(&message)))
-            })
-            .collect();
+        let (shared, statuses) = run_listener(listener, messages).await;
+        messages = Arc::try_unwrap(shared).unwrap_or_else(|shared| shared.as_ref().clone());
         let mut again = Vec::new();
-        for (message, run) in messages.into_iter().zip(runs) {
-            let status = run.await.unwrap_or_else(|error| {
-                tracing::warn!("listener panicked, consuming later: {error}");
-                ConsumeStatus::Later
-            });
+        for (message, status) in messages.into_iter().zip(statuses) {
             if status == ConsumeStatus::Later && instance.is_broadcasting() {
                 tracing::warn!(?queue, msg_id = %message.msg_id(), "broadcast message dropped: consumed later");
                 continue;
@@ -266,6 +294,62 @@ async fn consume(
         }
     }
     true
+}
+
+/// How long a batch's listener workers run before one more joins them.
+const LISTENER_RAMP: Duration = Duration::from_millis(1);
+
+/// Runs the listener once per message, on tokio's blocking pool, and returns each
+/// message's status (a panic counts as `Later`). One worker starts; while messages are left
+/// unclaimed, another joins every [`LISTENER_RAMP`], up to one per message. A fast listener
+/// thus costs one thread wake-up per batch instead of one per message, and a slow one still
+/// gets every message of the batch in parallel within a few milliseconds.
+async fn run_listener(
+    listener: &Listener,
+    messages: Vec<StoredMessage>,
+) -> (Arc<Vec<StoredMessage>>, Vec<ConsumeStatus>) {
+    let count = messages.len();
+    let messages = Arc::new(messages);
+    let claimed = Arc::new(AtomicUsize::new(0));
+    let statuses = Arc::new(Mutex::new(vec![ConsumeStatus::Later; count]));
+    let worker = || {
+        let (listener, messages) = (listener.clone(), messages.clone());
+        let (claimed, statuses) = (claimed.clone(), statuses.clone());
+        move || {
+            loop {
+                let index = claimed.fetch_add(1, Ordering::Relaxed);
+                let Some(message) = messages.get(index) else {
+                    return;
+                };
+                let run = std::panic::AssertUnwindSafe(|| listener(std::slice::from_ref(message)));
+                let status = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                    tracing::warn!(msg_id = %message.msg_id(), "listener panicked, consuming later");
+                    ConsumeStatus::Later
+                });
+                statuses.lock()[index] = status;
+            }
+        }
+    };
+    let mut workers = JoinSet::new();
+    workers.spawn_blocking(worker());
+    let mut started = 1;
+    loop {
+        let more = started < count && claimed.load(Ordering::Relaxed) < count;
+        tokio::select! {
+            joined = workers.join_next() => match joined {
+                // A worker ends only when every message is claimed; the last one to end
+                // leaves every status written.
+                Some(_) if !workers.is_empty() => {}
+                _ => break,
+            },
+            () = tokio::time::sleep(LISTENER_RAMP), if more => {
+                workers.spawn_blocking(worker());
+                started += 1;
+            }
+        }
+    }
+    let statuses = statuses.lock().clone();
+    (messages, statuses)
 }
 
 /// CONSUMER_SEND_MSG_BACK: the broker stores the message again in `%RETRY%<group>`, or
@@ -302,4 +386,77 @@ pub(super) async fn send_back(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicUsize;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::protocol::message::Properties;
+
+    fn message(queue_offset: i64) -> StoredMessage {
+        let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
+        StoredMessage {
+            total_size: 0,
+            body_crc: 0,
+            queue_id: 0,
+            flag: 0,
+            queue_offset,
+            physical_offset: queue_offset * 100,
+            sysflag: 0,
+            born_timestamp_ms: 0,
+            born_host: host,
+            store_timestamp_ms: 0,
+            store_host: host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body: Bytes::from(queue_offset.to_string()),
+            topic: "T".to_owned(),
+            properties: Properties::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_listener_gets_the_batch_in_parallel() {
+        let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (r, p) = (running.clone(), peak.clone());
+        let listener: Listener = Arc::new(move |_| {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            r.fetch_sub(1, Ordering::SeqCst);
+            ConsumeStatus::Success
+        });
+        let messages: Vec<StoredMessage> = (0..16).map(message).collect();
+        let (back, statuses) = run_listener(&listener, messages.clone()).await;
+        assert_eq!(*back, messages);
+        assert_eq!(statuses, vec![ConsumeStatus::Success; 16]);
+        // Workers join every millisecond while messages wait, so a listener that takes
+        // 100 ms sees many of its calls overlap (16 at most).
+        assert!(peak.load(Ordering::SeqCst) >= 4, "peak {peak:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_gets_its_own_status_and_a_panic_means_later() {
+        let listener: Listener =
+            Arc::new(
+                |messages: &[StoredMessage]| match messages[0].queue_offset {
+                    3 => panic!("listener bug"),
+                    offset if offset % 2 == 1 => ConsumeStatus::Later,
+                    _ => ConsumeStatus::Success,
+                },
+            );
+        let (_, statuses) = run_listener(&listener, (0..8).map(message).collect()).await;
+        use ConsumeStatus::{Later, Success};
+        assert_eq!(
+            statuses,
+            [
+                Success, Later, Success, Later, Success, Later, Success, Later
+            ]
+        );
+    }
 }
