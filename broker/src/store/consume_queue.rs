@@ -36,7 +36,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::error::{StoreError, StoreResult};
 use super::mapped_file::FileSystem;
-use super::mapped_file_queue::{MappedFile, MappedFileQueue};
+use super::mapped_file_queue::{Access, MappedFile, MappedFileQueue};
 
 pub const CQ_UNIT_SIZE_BYTES: u64 = 20;
 const _: () = assert!(CQ_UNIT_SIZE_BYTES == 8 + 4 + 8);
@@ -163,7 +163,7 @@ impl ConsumeQueue {
         Ok(ConsumeQueue {
             topic: topic.to_owned(),
             queue_id,
-            files: MappedFileQueue::load(fs, &dir, file_size)?,
+            files: MappedFileQueue::load_with_access(fs, &dir, file_size, Access::Random)?,
             units_per_file,
             max_offset: AtomicU64::new(0),
             min_offset: AtomicU64::new(0),

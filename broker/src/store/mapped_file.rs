@@ -17,6 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::MmapRaw;
 
@@ -34,6 +35,13 @@ pub trait StorageFile: Send + Sync + Debug {
     fn flush_range(&self, start: u64, end: u64) -> io::Result<()>;
     /// Zeroes `[position, capacity)`: truncation without shrinking a mapped file.
     fn zero_from(&self, position: u64) -> io::Result<()>;
+    /// Tells the kernel the file is touched a little at a time, not streamed: a page fault
+    /// then brings in one page instead of a readahead window. For ConsumeQueue files, whose
+    /// 20-byte appends otherwise make the first touch of a fresh file zero megabytes of page
+    /// cache at once.
+    fn advise_random(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 pub type SharedFile = Arc<dyn StorageFile>;
@@ -81,7 +89,11 @@ impl Drop for DirLock {
 
 /// The file-system operations the store needs, so tests can swap the disk for a simulation.
 pub trait FileSystem: Send + Sync + Debug {
-    /// Creates a new file of `capacity` bytes, preallocated, with its directory entry durable.
+    /// Creates a new file of `capacity` bytes, preallocated. Its existence (its directory
+    /// entry and those of the directories above it, up to [`DURABLE_ANCESTORS`] levels)
+    /// becomes durable with its first `flush_range`: until then a power loss may take the
+    /// file away. Creating is thus cheap on the append path, and the fsyncs run on the
+    /// flusher, before any byte of the file is acknowledged as durable.
     fn create(&self, path: &Path, capacity: u64) -> io::Result<SharedFile>;
     /// Opens an existing file; its capacity is its current length.
     fn open(&self, path: &Path) -> io::Result<SharedFile>;
@@ -92,6 +104,11 @@ pub trait FileSystem: Send + Sync + Debug {
     /// Names of the subdirectories of `dir` (empty if `dir` is missing).
     fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>>;
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Creates `dir` without making it durable now: for directories that hold only files
+    /// from [`FileSystem::create`], whose first flush makes the directory durable too.
+    fn create_dir_all_lazily(&self, dir: &Path) -> io::Result<()> {
+        self.create_dir_all(dir)
+    }
     fn exists(&self, path: &Path) -> bool;
     /// Replaces a small file atomically and durably: temporary file, fsync, rename, fsync of
     /// the directory.
@@ -102,6 +119,10 @@ pub trait FileSystem: Send + Sync + Debug {
     /// Takes the exclusive lock that keeps a second process from mapping the same store.
     fn lock_dir(&self, dir: &Path) -> io::Result<DirLock>;
 }
+
+/// How many directories above a new file its first flush makes durable: a ConsumeQueue
+/// file's queue directory, topic directory and the `consumequeue` directory may all be new.
+pub const DURABLE_ANCESTORS: usize = 3;
 
 fn out_of_bounds(position: u64, length: usize, capacity: u64) -> io::Error {
     io::Error::new(
@@ -122,23 +143,54 @@ fn check_bounds(position: u64, length: usize, capacity: u64) -> io::Result<()> {
 struct MmapFile {
     map: MmapRaw,
     path: PathBuf,
-    _file: File,
+    file: File,
+    /// Created but not yet made durable (see [`FileSystem::create`]).
+    entry_pending: AtomicBool,
 }
 
 impl MmapFile {
-    fn map(file: File, path: &Path) -> io::Result<MmapFile> {
+    fn map(file: File, path: &Path, entry_pending: bool) -> io::Result<MmapFile> {
         let map = MmapRaw::map_raw(&file)?;
         Ok(MmapFile {
             map,
             path: path.to_owned(),
-            _file: file,
+            file,
+            entry_pending: AtomicBool::new(entry_pending),
         })
+    }
+
+    /// The file's allocation and its directory entries, durable: fsync of the file, then of
+    /// its directories bottom-up.
+    fn make_entry_durable(&self) -> io::Result<()> {
+        let failed = |what: &Path, error: io::Error| {
+            io::Error::new(
+                error.kind(),
+                format!("fsync of {} failed: {error}", what.display()),
+            )
+        };
+        self.file
+            .sync_all()
+            .map_err(|error| failed(&self.path, error))?;
+        let mut dir = self.path.as_path();
+        for _ in 0..DURABLE_ANCESTORS {
+            dir = parent_of(dir);
+            sync_dir(dir).map_err(|error| failed(dir, error))?;
+            if dir.parent().is_none_or(|p| p.as_os_str().is_empty()) {
+                break;
+            }
+        }
+        self.entry_pending.store(false, Ordering::Release);
+        Ok(())
     }
 }
 
 impl StorageFile for MmapFile {
     fn capacity(&self) -> u64 {
         self.map.len() as u64
+    }
+
+    fn advise_random(&self) -> io::Result<()> {
+        self.map.advise(memmap2::Advice::Random)
     }
 
     fn write_at(&self, position: u64, bytes: &[u8]) -> io::Result<()> {
@@ -173,6 +225,9 @@ impl StorageFile for MmapFile {
     }
 
     fn flush_range(&self, start: u64, end: u64) -> io::Result<()> {
+        if self.entry_pending.load(Ordering::Acquire) {
+            self.make_entry_durable()?;
+        }
         if end <= start {
             return Ok(());
         }
@@ -260,14 +315,13 @@ impl FileSystem for RealFileSystem {
                     )
                 })?;
         }
-        file.sync_all()?;
-        sync_dir(parent_of(path))?;
-        Ok(Arc::new(MmapFile::map(file, path)?))
+        // No fsync here: the first flush does it (see `FileSystem::create`).
+        Ok(Arc::new(MmapFile::map(file, path, true)?))
     }
 
     fn open(&self, path: &Path) -> io::Result<SharedFile> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        Ok(Arc::new(MmapFile::map(file, path)?))
+        Ok(Arc::new(MmapFile::map(file, path, false)?))
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
@@ -296,6 +350,10 @@ impl FileSystem for RealFileSystem {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
         sync_dir(parent_of(dir))
+    }
+
+    fn create_dir_all_lazily(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -390,6 +448,9 @@ mod simulation {
     struct SimFile {
         written: Mutex<Vec<u8>>,
         durable: Mutex<Vec<u8>>,
+        /// Whether the file itself survives a power loss: not until its first flush.
+        entry_durable: AtomicBool,
+        advised_random: AtomicBool,
         faults: Arc<Faults>,
     }
 
@@ -422,6 +483,7 @@ mod simulation {
             if self.faults.fail_flushes.load(Ordering::SeqCst) {
                 return Err(io::Error::other("simulated flush failure (EIO)"));
             }
+            self.entry_durable.store(true, Ordering::SeqCst);
             if end <= start {
                 return Ok(());
             }
@@ -429,6 +491,11 @@ mod simulation {
             check_bounds(start, (end - start) as usize, written.len() as u64)?;
             let range = start as usize..end as usize;
             self.durable.lock()[range.clone()].copy_from_slice(&written[range]);
+            Ok(())
+        }
+
+        fn advise_random(&self) -> io::Result<()> {
+            self.advised_random.store(true, Ordering::SeqCst);
             Ok(())
         }
 
@@ -476,11 +543,15 @@ mod simulation {
             let files = state
                 .files
                 .iter()
+                // A file never flushed may not have reached the disk's directory.
+                .filter(|(_, file)| file.entry_durable.load(Ordering::SeqCst))
                 .map(|(path, file)| {
                     let durable = file.durable.lock().clone();
                     let copy = SimFile {
                         written: Mutex::new(durable.clone()),
                         durable: Mutex::new(durable),
+                        entry_durable: AtomicBool::new(true),
+                        advised_random: AtomicBool::new(false),
                         faults: faults.clone(),
                     };
                     (path.clone(), Arc::new(copy))
@@ -531,15 +602,26 @@ mod simulation {
             Ok(())
         }
 
+        /// Whether the file at `path` was advised as randomly accessed since it was opened.
+        pub fn advised_random(&self, path: &Path) -> bool {
+            let state = self.state.lock();
+            state
+                .files
+                .get(path)
+                .is_some_and(|file| file.advised_random.load(Ordering::SeqCst))
+        }
+
         /// Every file path on the disk.
         pub fn paths(&self) -> Vec<PathBuf> {
             self.state.lock().files.keys().cloned().collect()
         }
 
-        fn new_file(&self, bytes: Vec<u8>, durable: Vec<u8>) -> Arc<SimFile> {
+        fn new_file(&self, bytes: Vec<u8>, durable: Vec<u8>, entry_durable: bool) -> Arc<SimFile> {
             Arc::new(SimFile {
                 written: Mutex::new(bytes),
                 durable: Mutex::new(durable),
+                entry_durable: AtomicBool::new(entry_durable),
+                advised_random: AtomicBool::new(false),
                 faults: self.faults.clone(),
             })
         }
@@ -578,7 +660,7 @@ mod simulation {
                 ));
             }
             let size = capacity as usize;
-            let file = self.new_file(vec![0; size], vec![0; size]);
+            let file = self.new_file(vec![0; size], vec![0; size], false);
             state.files.insert(path.to_owned(), file.clone());
             Ok(file)
         }
@@ -632,7 +714,7 @@ mod simulation {
             if self.faults.fail_flushes.load(Ordering::SeqCst) {
                 return Err(io::Error::other("simulated fsync failure (EIO)"));
             }
-            let file = self.new_file(bytes.to_vec(), bytes.to_vec());
+            let file = self.new_file(bytes.to_vec(), bytes.to_vec(), true);
             self.state.lock().files.insert(path.to_owned(), file);
             Ok(())
         }
@@ -768,6 +850,11 @@ mod tests {
         file.write_at(0, b"12345678").expect("write");
         fs.fail_flushes(true);
         assert!(file.flush_range(0, 8).is_err());
+        // Never flushed, so not even the file itself is sure to survive.
+        assert!(fs.crash().open(path).is_err());
+        // Once a flush succeeds (even of nothing) the file survives, with what was flushed.
+        fs.fail_flushes(false);
+        file.flush_range(0, 0).expect("flush");
         let mut buf = [0u8; 8];
         fs.crash()
             .open(path)

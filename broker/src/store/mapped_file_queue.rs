@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::error::{StoreError, StoreResult};
-use super::mapped_file::{FileSystem, SharedFile};
+use super::mapped_file::{FileSystem, SharedFile, StorageFile};
 
 /// One file of the queue.
 #[derive(Debug)]
@@ -39,6 +39,25 @@ pub struct MappedFileQueue {
     files: RwLock<Vec<Arc<MappedFile>>>,
     /// Held while a file is created or removed, so two threads never create the same file.
     allocation: Mutex<()>,
+    access: Access,
+}
+
+/// How a queue's files are touched (see [`StorageFile::advise_random`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Large appends and streaming reads: the kernel's readahead helps (CommitLog).
+    Sequential,
+    /// Small appends: one page per fault (ConsumeQueue).
+    Random,
+}
+
+fn advise(file: &dyn StorageFile, access: Access, path: &Path) -> StoreResult<()> {
+    match access {
+        Access::Sequential => Ok(()),
+        Access::Random => file
+            .advise_random()
+            .map_err(|e| StoreError::io(format!("cannot advise {}", path.display()), e)),
+    }
 }
 
 pub fn file_name(start_offset: u64) -> String {
@@ -50,8 +69,18 @@ impl MappedFileQueue {
     /// 20-digit offset, have exactly `file_size` bytes, and follow the previous one without a
     /// gap; anything else is reported by name rather than guessed around.
     pub fn load(fs: Arc<dyn FileSystem>, dir: &Path, file_size: u64) -> StoreResult<Self> {
+        Self::load_with_access(fs, dir, file_size, Access::Sequential)
+    }
+
+    /// [`MappedFileQueue::load`] for files touched as `access` says.
+    pub fn load_with_access(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        file_size: u64,
+        access: Access,
+    ) -> StoreResult<Self> {
         assert!(file_size > 0, "file size must be positive");
-        fs.create_dir_all(dir)
+        fs.create_dir_all_lazily(dir)
             .map_err(|e| StoreError::io(format!("cannot create {}", dir.display()), e))?;
         let names = fs
             .list_files(dir)
@@ -70,6 +99,7 @@ impl MappedFileQueue {
             let file = fs
                 .open(&path)
                 .map_err(|e| StoreError::io(format!("cannot open {}", path.display()), e))?;
+            advise(&*file, access, &path)?;
             if file.capacity() != file_size {
                 return Err(StoreError::Corrupt {
                     file: path,
@@ -104,6 +134,7 @@ impl MappedFileQueue {
             file_size,
             files: RwLock::new(files),
             allocation: Mutex::new(()),
+            access,
         })
     }
 
@@ -190,6 +221,7 @@ impl MappedFileQueue {
             .fs
             .create(&path, self.file_size)
             .map_err(|e| StoreError::io(format!("cannot create {}", path.display()), e))?;
+        advise(&*file, self.access, &path)?;
         Ok(Arc::new(MappedFile {
             start_offset,
             path,

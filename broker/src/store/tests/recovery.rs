@@ -394,3 +394,23 @@ fn consume_queue_files_created_but_never_flushed_are_rebuilt() {
     assert!(!again.recovery_report().abnormal);
     assert_eq!(read_queue(&again, "T", 0).len(), 200);
 }
+
+#[test]
+fn consume_queue_files_are_advised_random_and_commit_log_files_are_not() {
+    let fs = SimFileSystem::new();
+    let store = open(&fs, small_config(FlushDiskType::Async));
+    store.put_message(&message("T", 0, b"x", "")).expect("put");
+    let queue_file = Path::new("/store/consumequeue/T/0/00000000000000000000");
+    assert!(fs.exists(queue_file), "{:?}", fs.paths());
+    // Small appends fault one page at a time instead of a readahead window of zeroes.
+    assert!(fs.advised_random(queue_file));
+    assert!(!fs.advised_random(&commit_log_path("00000000000000000000")));
+    // Also when the files are opened again (a power loss gives fresh file handles).
+    store.shutdown().expect("shutdown");
+    drop(store);
+    let after = fs.crash();
+    assert!(!after.advised_random(queue_file));
+    let reopened = open(&after, small_config(FlushDiskType::Async));
+    assert!(after.advised_random(queue_file));
+    drop(reopened);
+}
