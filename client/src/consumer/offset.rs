@@ -83,22 +83,16 @@ impl Instance {
             timestamp: timestamp_ms,
             broker_name: Some(queue.broker_name.clone()),
         };
-        let request = RemotingCommand::request(
-            RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
-            header.to_ext_fields(),
-        );
         let response = self
-            .remoting
-            .invoke(addr, request, self.config.admin_timeout)
-            .await
-            .map_err(|error| error.to_string())?;
-        if response.code != ResponseCode::SUCCESS {
-            return Err(format!(
-                "SEARCH_OFFSET_BY_TIMESTAMP refused: code {}, {}",
-                response.code,
-                response.remark_text()
-            ));
-        }
+            .offset_request(
+                addr,
+                (
+                    RequestCode::SEARCH_OFFSET_BY_TIMESTAMP,
+                    "SEARCH_OFFSET_BY_TIMESTAMP",
+                ),
+                &header,
+            )
+            .await?;
         SearchOffsetResponseHeader::from_ext_fields(&response.ext_fields)
             .map(|h| h.offset)
             .map_err(|error| error.to_string())
@@ -110,7 +104,26 @@ impl Instance {
             queue_id: queue.queue_id,
             broker_name: Some(queue.broker_name.clone()),
         };
-        let request = RemotingCommand::request(RequestCode::GET_MAX_OFFSET, header.to_ext_fields());
+        let response = self
+            .offset_request(
+                addr,
+                (RequestCode::GET_MAX_OFFSET, "GET_MAX_OFFSET"),
+                &header,
+            )
+            .await?;
+        GetMaxOffsetResponseHeader::from_ext_fields(&response.ext_fields)
+            .map(|h| h.offset)
+            .map_err(|error| error.to_string())
+    }
+
+    /// One offset lookup; a refusal is an error naming the request, code and remark.
+    async fn offset_request(
+        &self,
+        addr: &str,
+        (code, name): (i32, &str),
+        header: &impl CommandHeader,
+    ) -> Result<RemotingCommand, String> {
+        let request = RemotingCommand::request(code, header.to_ext_fields());
         let response = self
             .remoting
             .invoke(addr, request, self.config.admin_timeout)
@@ -118,14 +131,12 @@ impl Instance {
             .map_err(|error| error.to_string())?;
         if response.code != ResponseCode::SUCCESS {
             return Err(format!(
-                "GET_MAX_OFFSET refused: code {}, {}",
+                "{name} refused: code {}, {}",
                 response.code,
                 response.remark_text()
             ));
         }
-        GetMaxOffsetResponseHeader::from_ext_fields(&response.ext_fields)
-            .map(|h| h.offset)
-            .map_err(|error| error.to_string())
+        Ok(response)
     }
 
     /// UPDATE_CONSUMER_OFFSET for one queue, waiting for the broker's answer; nothing when
