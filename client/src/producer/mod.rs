@@ -19,7 +19,8 @@
 //!   last handle is dropped). A topic without a route is sent to TBW102's brokers, which
 //!   create it (protocol.md §3.7).
 //! * Queues: round-robin over the writable queues of master brokers. A broker that fails a
-//!   send is avoided for 30 s, and a retry goes to another broker when there is one.
+//!   send is avoided for 30 s, one that answers slowly (550 ms or more) for 30 s to 10 min by
+//!   Java's latency table, and a retry goes to another broker when there is one.
 //!   [`Producer::send_orderly`] picks the queue by a sharding key's hash (Java's
 //!   `SelectMessageQueueByHash`), [`Producer::send_with_selector`] by the caller's choice,
 //!   [`Producer::send_to_queue`] a given queue: one attempt each, since another queue would
@@ -406,6 +407,7 @@ impl Producer {
         let instance = &self.instance;
         let addr = &target.broker_addr;
         let request = request::request(prepared, &instance.config.group, &target.queue, now_ms());
+        let started = Instant::now();
         let outcome = match instance.remoting.invoke(addr, request, timeout).await {
             Ok(response) => request::parse_response(prepared, &target.queue, addr, &response),
             Err(source) => Err(ProducerError::Remoting {
@@ -416,7 +418,11 @@ impl Producer {
         };
         let broker_name = &target.queue.broker_name;
         match &outcome {
-            Ok(_) => instance.avoidance.lock().succeed(broker_name),
+            Ok(_) => {
+                let now = Instant::now();
+                let latency = now.duration_since(started);
+                instance.avoidance.lock().succeed(broker_name, latency, now);
+            }
             Err(_) => instance.avoidance.lock().fail(broker_name, Instant::now()),
         }
         outcome

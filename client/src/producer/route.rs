@@ -111,7 +111,18 @@ impl PublishInfo {
     }
 }
 
-/// Brokers that failed a send recently, each until a deadline.
+/// How long a broker is avoided after a send that took at least so long (Java
+/// `MQFaultStrategy`'s `latencyMax` / `notAvailableDuration` tables); a faster send clears it.
+const SLOW_SEND_AVOIDANCE: [(Duration, Duration); 5] = [
+    (Duration::from_millis(15_000), Duration::from_secs(600)),
+    (Duration::from_millis(3_000), Duration::from_secs(180)),
+    (Duration::from_millis(2_000), Duration::from_secs(120)),
+    (Duration::from_millis(1_000), Duration::from_secs(60)),
+    (Duration::from_millis(550), Duration::from_secs(30)),
+];
+
+/// Brokers to keep away from for a while: one that failed a send (for
+/// [`BROKER_AVOIDANCE`]) or answered slowly (per the latency table above).
 #[derive(Debug, Default)]
 pub struct BrokerAvoidance {
     until: HashMap<String, Instant>,
@@ -123,9 +134,20 @@ impl BrokerAvoidance {
             .insert(broker_name.to_owned(), now + BROKER_AVOIDANCE);
     }
 
-    /// A successful send clears the broker at once.
-    pub fn succeed(&mut self, broker_name: &str) {
-        self.until.remove(broker_name);
+    /// A successful send that took `latency`: a slow one keeps the broker away for the
+    /// table's duration, a fast one clears it at once.
+    pub fn succeed(&mut self, broker_name: &str, latency: Duration, now: Instant) {
+        match SLOW_SEND_AVOIDANCE
+            .iter()
+            .find(|(slow, _)| latency >= *slow)
+        {
+            Some((_, avoid)) => {
+                self.until.insert(broker_name.to_owned(), now + *avoid);
+            }
+            None => {
+                self.until.remove(broker_name);
+            }
+        }
     }
 
     pub fn is_avoided(&self, broker_name: &str, now: Instant) -> bool {
@@ -220,8 +242,41 @@ mod tests {
             );
         }
         assert!(!avoid.is_avoided("b", now + BROKER_AVOIDANCE));
+        avoid.succeed("b", Duration::from_millis(5), now);
+        assert!(
+            !avoid.is_avoided("b", now),
+            "a fast answer clears the broker"
+        );
         // Everything tried: still a queue, rather than no send at all.
         let all: HashSet<String> = ["a".to_owned(), "b".to_owned()].into();
         assert!(info.select(&all, &avoid, now).is_some());
+    }
+
+    #[test]
+    fn slow_answers_keep_a_broker_away_by_java_latency_table() {
+        let now = Instant::now();
+        let mut avoid = BrokerAvoidance::default();
+        let secs = Duration::from_secs;
+        for (latency_ms, avoided_for) in [
+            (100, secs(0)),
+            (549, secs(0)),
+            (550, secs(30)),
+            (1_500, secs(60)),
+            (2_500, secs(120)),
+            (4_000, secs(180)),
+            (20_000, secs(600)),
+        ] {
+            avoid.succeed("b", Duration::from_millis(latency_ms), now);
+            let label = format!("{latency_ms} ms");
+            if avoided_for.is_zero() {
+                assert!(!avoid.is_avoided("b", now), "{label}");
+            } else {
+                assert!(
+                    avoid.is_avoided("b", now + avoided_for - secs(1)),
+                    "{label}"
+                );
+                assert!(!avoid.is_avoided("b", now + avoided_for), "{label}");
+            }
+        }
     }
 }
