@@ -523,3 +523,42 @@ async fn a_poll_of_an_empty_topic_returns_empty_after_its_timeout() {
     drop(dropped);
     cluster.stop().await;
 }
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offset_for_timestamp_finds_where_a_seek_goes() {
+    let cluster = Cluster::start(DELAY_LEVEL_MS).await;
+    fill(&cluster, "LiteTime", 0..20, untagged).await;
+    // Store times are in milliseconds: a pause on each side makes the boundary exact.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let boundary = now_ms();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    fill(&cluster, "LiteTime", 20..30, untagged).await;
+    let (consumer, queues) = assigned_consumer(&cluster, "lp_time", "LiteTime", |b| b).await;
+    poll_count(&consumer, 30).await;
+    assert_drained(&consumer).await;
+
+    // Seek every queue to the boundary: exactly the messages sent after it come again.
+    let mut before_boundary = 0;
+    for queue in &queues {
+        let offset = consumer
+            .offset_for_timestamp(queue, boundary)
+            .await
+            .unwrap();
+        before_boundary += offset;
+        consumer.seek(queue, offset).await.unwrap();
+    }
+    assert_eq!(before_boundary, 20, "20 messages precede the boundary");
+    let later = poll_count(&consumer, 10).await;
+    assert_drained(&consumer).await;
+    let got: BTreeSet<String> = later.iter().map(key).collect();
+    assert_eq!(got, keys("LiteTime", 20..30));
+    shut_down(&consumer).await;
+    cluster.stop().await;
+}

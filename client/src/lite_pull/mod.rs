@@ -38,9 +38,10 @@
 //!   turn, paused ones skipped), waiting up to its timeout (default 5 s), and moves that
 //!   queue's consumed offset past them. A queue without a committed offset starts per
 //!   `consume_from_where` (last offset by default, or the first).
-//! * `seek`, `seek_to_begin`, `seek_to_end` (within the queue's stored range): the next
-//!   messages of that queue come from there, buffered ones are dropped. `pause` stops a
-//!   queue's fetching and keeps its buffered messages from `poll` until `resume`.
+//! * `seek`, `seek_to_begin`, `seek_to_end` (within the queue's stored range;
+//!   `offset_for_timestamp` finds where a point in time starts): the next messages of that
+//!   queue come from there, buffered ones are dropped. `pause` stops a queue's fetching and
+//!   keeps its buffered messages from `poll` until `resume`.
 //! * Offsets: `committed` asks the broker; `commit_sync` sends every consumed offset and
 //!   waits for the answers; with `auto_commit` (default) `poll` commits, at most every 5 s,
 //!   the offsets consumed by the polls before it (as Java does, so a message counts as
@@ -50,10 +51,11 @@
 //!   unregisters and closes the broker connections; dropping a running consumer only stops
 //!   its tasks.
 //!
-//! Not implemented: BROADCASTING, CONSUME_FROM_TIMESTAMP, SQL92 filters, a tag filter for
-//! assigned queues (Java `setSubExpressionForAssign`), `unsubscribe`, `seek` by timestamp
-//! (`offsetForTimestamp`), committing chosen offsets (`commit(offsets)`) or asynchronously,
-//! topic queue-change listeners, the `%RETRY%group` subscription Java adds in CLUSTERING
+//! Not implemented: BROADCASTING, CONSUME_FROM_TIMESTAMP (use `offset_for_timestamp` and
+//! `seek`), SQL92 filters, a tag filter for assigned queues (Java
+//! `setSubExpressionForAssign`), `unsubscribe`, committing chosen offsets
+//! (`commit(offsets)`) or asynchronously, topic queue-change listeners, the `%RETRY%group`
+//! subscription Java adds in CLUSTERING
 //! (nothing here sends messages back, so it would stay empty), a heartbeat from an assigning
 //! consumer (see above), message hooks, namespaces, a total (all-queue) buffer limit or a
 //! buffer size limit in bytes. A route that cannot be found at `start` is looked up again
@@ -600,6 +602,20 @@ impl LitePullConsumer {
         }
         self.wake(queue);
         Ok(())
+    }
+
+    /// The offset of `queue`'s first message stored at or after `timestamp_ms` (Java
+    /// `offsetForTimestamp`), to hand to [`LitePullConsumer::seek`].
+    pub async fn offset_for_timestamp(
+        &self,
+        queue: &MessageQueue,
+        timestamp_ms: i64,
+    ) -> Result<i64> {
+        self.is_running()?;
+        if self.shared.remote.master_addr(&queue.broker_name).is_err() {
+            self.shared.remote.refresh_route(&queue.topic).await?;
+        }
+        self.shared.remote.search_offset(queue, timestamp_ms).await
     }
 
     /// Seeks to the first offset `queue` still stores.

@@ -14,8 +14,9 @@ use crate::protocol::body::ConsumerListBody;
 use crate::protocol::broker_header::{
     GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, GetMaxOffsetResponseHeader,
     GetMinOffsetRequestHeader, GetMinOffsetResponseHeader, PullMessageRequestHeader,
-    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader,
-    UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader, pull_sys_flag,
+    QueryConsumerOffsetRequestHeader, QueryConsumerOffsetResponseHeader, SearchOffsetRequestHeader,
+    SearchOffsetResponseHeader, UnregisterClientRequestHeader, UpdateConsumerOffsetRequestHeader,
+    pull_sys_flag,
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{HeartbeatData, MessageQueue, SubscriptionData};
@@ -208,6 +209,27 @@ impl Remote {
             return Err(refused(&addr, "GET_MAX_OFFSET", response.code, &response));
         }
         GetMaxOffsetResponseHeader::from_ext_fields(&response.ext_fields)
+            .map(|h| h.offset)
+            .map_err(|error| remote(format!("{addr}: {error}")))
+    }
+
+    /// SEARCH_OFFSET_BY_TIMESTAMP: the offset of `queue`'s first message stored at or after
+    /// `timestamp_ms` (the max offset when there is none).
+    pub async fn search_offset(&self, queue: &MessageQueue, timestamp_ms: i64) -> Result<i64> {
+        let addr = self.master_addr(&queue.broker_name)?;
+        let header = SearchOffsetRequestHeader {
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            timestamp: timestamp_ms,
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        let code = RequestCode::SEARCH_OFFSET_BY_TIMESTAMP;
+        let response = self.call(&addr, code, header.to_ext_fields()).await?;
+        if response.code != ResponseCode::SUCCESS {
+            let name = "SEARCH_OFFSET_BY_TIMESTAMP";
+            return Err(refused(&addr, name, response.code, &response));
+        }
+        SearchOffsetResponseHeader::from_ext_fields(&response.ext_fields)
             .map(|h| h.offset)
             .map_err(|error| remote(format!("{addr}: {error}")))
     }
