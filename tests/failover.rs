@@ -35,10 +35,6 @@ async fn producer(namesrv: &str, group: &str) -> Producer {
         .namesrv_addr(namesrv)
         .group(group)
         .refresh_interval(Duration::from_millis(300))
-        // SIGKILL takes effect only once the broker leaves a blocking syscall: under heavy
-        // disk load an fsync can hold it (and the send in flight) for seconds. A send's
-        // budget is time and retries; a generous time leaves the retry its turn.
-        .send_timeout(Duration::from_secs(20))
         .build()
         .unwrap();
     producer.start().await.unwrap();

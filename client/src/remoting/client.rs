@@ -40,7 +40,10 @@ pub trait InboundRequestHandler: Send + Sync + 'static {
     fn handle(&self, addr: &str, request: RemotingCommand) -> Option<RemotingCommand>;
 }
 
-type Pending = Arc<Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>>;
+/// Requests waiting for their response, by opaque; `None` once the connection's reader has
+/// ended, so that a request registered after that fails at once instead of waiting for a
+/// response that can no longer come.
+type Pending = Arc<Mutex<Option<HashMap<i32, oneshot::Sender<RemotingCommand>>>>>;
 
 #[derive(Debug)]
 struct Connection {
@@ -114,9 +117,13 @@ impl RemotingClient {
         let opaque = next_opaque();
         request.opaque = opaque;
         let (sender, receiver) = oneshot::channel();
-        connection.pending.lock().insert(opaque, sender);
         let closed = || RemotingError::ConnectionClosed {
             addr: addr.to_owned(),
+        };
+        match connection.pending.lock().as_mut() {
+            Some(waiting) => waiting.insert(opaque, sender),
+            // The connection died after it was handed out.
+            None => return Err(closed()),
         };
         let result = tokio::time::timeout_at(deadline, async {
             connection
@@ -130,7 +137,9 @@ impl RemotingClient {
         match result {
             Ok(outcome) => outcome,
             Err(_elapsed) => {
-                connection.pending.lock().remove(&opaque);
+                if let Some(waiting) = connection.pending.lock().as_mut() {
+                    waiting.remove(&opaque);
+                }
                 Err(timed_out())
             }
         }
@@ -220,7 +229,7 @@ impl RemotingClient {
             Activity::new(),
             addr.to_owned(),
         ));
-        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let reader = tokio::spawn(read_responses(
             FrameReader::new(read_half, self.config.max_frame_bytes),
             pending.clone(),
@@ -254,7 +263,11 @@ async fn read_responses(
             }
         };
         if command.is_response() {
-            match pending.lock().remove(&command.opaque) {
+            let waiter = pending
+                .lock()
+                .as_mut()
+                .and_then(|waiting| waiting.remove(&command.opaque));
+            match waiter {
                 // The requester may have timed out and gone: nothing to do then.
                 Some(waiter) => drop(waiter.send(command)),
                 None => {
@@ -274,6 +287,6 @@ async fn read_responses(
             tracing::warn!(%addr, "could not queue response to a server request");
         }
     }
-    // Fail everyone still waiting: their senders drop here.
-    pending.lock().clear();
+    // Fail everyone still waiting (their senders drop here), and anyone who comes later.
+    *pending.lock() = None;
 }
