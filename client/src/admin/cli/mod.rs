@@ -87,12 +87,6 @@ fn client(namesrv: &Namesrv) -> anyhow::Result<AdminClient> {
     )
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
-
 async fn execute(command: Command, out: Out<'_>) -> anyhow::Result<()> {
     match command {
         Command::UpdateTopic(args) => update_topic(args, out).await,
@@ -136,7 +130,11 @@ async fn execute(command: Command, out: Out<'_>) -> anyhow::Result<()> {
         }
         Command::ClusterList { namesrv, more } => {
             let rows = client(&namesrv)?.cluster_runtime(None).await?;
-            write!(out, "{}", report::cluster_list(&rows, more, now_ms()))?;
+            write!(
+                out,
+                "{}",
+                report::cluster_list(&rows, more, crate::producer::now_ms())
+            )?;
             Ok(())
         }
         Command::BrokerStatus { namesrv, target } => broker_status(&namesrv, target, out).await,
