@@ -26,7 +26,7 @@ use crate::protocol::heartbeat::{
 use crate::protocol::route::{TopicRouteData, perm};
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::{
-    InboundRequestHandler, RemotingClient, Shutdown, ShutdownTrigger, shutdown_channel,
+    InboundRequestHandler, RemotingClient, Shutdown, ShutdownTrigger, shutdown_channel, ticker,
 };
 
 /// How long a granted queue lock counts as held without renewal (Java
@@ -563,11 +563,6 @@ pub(crate) fn readable_queues(
 /// stops every pull loop before it returns.
 pub(super) async fn background(instance: Arc<Instance>, mut shutdown: Shutdown) {
     let config = &instance.config;
-    let ticker = |interval| {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks
-    };
     let mut heartbeat = ticker(config.heartbeat_interval);
     let mut rebalance = ticker(config.rebalance_interval);
     let mut persist = ticker(config.persist_interval);

@@ -19,7 +19,7 @@ use crate::protocol::heartbeat::{
     ConsumeType, ConsumerData, HeartbeatData, MessageQueue, SUB_ALL, SubscriptionData,
 };
 use crate::protocol::{RemotingCommand, RequestCode};
-use crate::remoting::{InboundRequestHandler, Shutdown, shutdown_channel};
+use crate::remoting::{InboundRequestHandler, Shutdown, shutdown_channel, ticker};
 
 /// Turns the broker's NOTIFY_CONSUMER_IDS_CHANGED into a prompt rebalance.
 pub(super) struct NotifyHandler {
@@ -223,11 +223,6 @@ impl Shared {
 /// caller.
 pub(super) async fn background(shared: Arc<Shared>, mut shutdown: Shutdown) {
     let config = &shared.config;
-    let ticker = |interval| {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks
-    };
     let mut heartbeat = ticker(config.heartbeat_interval);
     let mut rebalance = ticker(config.rebalance_interval);
     let rebalance_now = shared.rebalance_now.clone();

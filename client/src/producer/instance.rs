@@ -16,7 +16,7 @@ use crate::protocol::broker_header::UnregisterClientRequestHeader;
 use crate::protocol::heartbeat::{HeartbeatData, ProducerData};
 use crate::protocol::route::TopicRouteData;
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
-use crate::remoting::{RemotingClient, Shutdown};
+use crate::remoting::{RemotingClient, Shutdown, ticker};
 
 /// Settings fixed when the producer is built.
 #[derive(Debug, Clone)]
@@ -206,8 +206,7 @@ impl Instance {
 /// The producer's one background task: every `refresh_interval`, refresh the cached routes,
 /// then heartbeat their masters. Ends on `shutdown`, or when the producer is gone.
 pub async fn background(instance: Weak<Instance>, interval: Duration, mut shutdown: Shutdown) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = ticker(interval);
     loop {
         tokio::select! {
             () = shutdown.wait() => return,

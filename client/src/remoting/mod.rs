@@ -11,4 +11,4 @@ pub use client::{ClientConfig, InboundRequestHandler, RemotingClient};
 pub use connection::ConnectionHandle;
 pub use error::RemotingError;
 pub use server::{RequestProcessor, ServerConfig, serve};
-pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel, wait_for_signal};
+pub use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel, ticker, wait_for_signal};

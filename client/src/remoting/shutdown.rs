@@ -63,3 +63,11 @@ pub async fn wait_for_signal() -> std::io::Result<()> {
         tokio::signal::ctrl_c().await
     }
 }
+
+/// A timer for a background loop: first tick one `period` from now (not at once), and a
+/// late tick delays the next ones rather than firing a burst to catch up.
+pub fn ticker(period: std::time::Duration) -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
