@@ -9,7 +9,9 @@
 //!   recovery took; without the checkpoint it re-reads (and CRC-checks) the whole log.
 //! * `mqstorebench limits`: the machine's ceilings the store figures are compared with: how
 //!   fast fresh memory can be touched (every new page-cache page of an append costs that),
-//!   sequential write bandwidth with one final fdatasync (the issue's `dd` figure), and the
+//!   how fast a new file's data enters the page cache (`dd` without fdatasync: the ceiling of
+//!   ASYNC_FLUSH appends), sequential write bandwidth with one final fdatasync (the issue's
+//!   `dd` figure), and the
 //!   rate of `--group-bytes` writes each followed by fdatasync into a preallocated file, which
 //!   bounds group commit: 64 writers of 1 KiB records never have more than ~72 KiB pending.
 
@@ -303,6 +305,9 @@ fn limits(dir: &std::path::Path, group_bytes: usize) -> anyhow::Result<()> {
     for _ in 0..2048 {
         file.write_all(&block)?;
     }
+    // Up to here only the page cache was written: how fast new data can enter it, the
+    // ceiling of an ASYNC_FLUSH append (as `dd` without `conv=fdatasync`).
+    let page_cache = 2048.0 * 1048576.0 / started.elapsed().as_secs_f64() / 1e6;
     file.sync_data()?;
     let sequential = 2048.0 * 1048576.0 / started.elapsed().as_secs_f64() / 1e6;
     drop(file);
@@ -332,17 +337,23 @@ fn limits(dir: &std::path::Path, group_bytes: usize) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     drop(file);
     std::fs::remove_file(&path)?;
+    let record_bytes = message(&[0u8; 1024], 0).encoded_len();
     println!(
         "{}",
         serde_json::json!({
             "benchmark": "machine-limits",
             "fresh_memory_first_touch_gb_per_s": touches.iter().map(|t| (t.0 * 100.0).round() / 100.0).collect::<Vec<_>>(),
             "memory_retouch_gb_per_s": touches.iter().map(|t| (t.1 * 100.0).round() / 100.0).collect::<Vec<_>>(),
+            "new_file_page_cache_write_mb_per_s": page_cache.round(),
+            "async_ceiling_1k_appends_per_s": (page_cache * 1e6 / record_bytes as f64).round(),
             "sequential_write_fdatasync_mb_per_s": sequential.round(),
             "group_bytes": block.len(),
             "group_syncs_per_s": (syncs as f64 / seconds).round(),
             "group_sync_us": (seconds / syncs.max(1) as f64 * 1e6).round(),
             "group_commit_ceiling_mb_per_s": (position as f64 / seconds / 1e6).round(),
+            // Closed-loop writers each wait for their own record: at most one group's worth
+            // of records per fdatasync.
+            "group_commit_ceiling_1k_appends_per_s": (position as f64 / seconds / record_bytes as f64).round(),
         })
     );
     Ok(())

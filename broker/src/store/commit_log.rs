@@ -8,21 +8,21 @@
 //! bytes a BLANK marker needs) goes to the next file, the tail padded with the BLANK magic; a
 //! batch moves as a whole.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bolide_client::protocol::message::{
-    self, END_FILE_MIN_BLANK_LENGTH, MessageToStore, Record, RecordCheck, find_property, property,
-    sysflag, tag_hash_code,
+    self, END_FILE_MIN_BLANK_LENGTH, MessageToStore, Record, RecordCheck, find_properties,
+    property, sysflag, tag_hash_code,
 };
 use parking_lot::Mutex;
 
 use super::error::{StoreError, StoreResult};
 use super::mapped_file::FileSystem;
 use super::mapped_file_queue::MappedFileQueue;
+use super::warm::Warmer;
 
 /// What the ConsumeQueue and index need to know about one stored record. Built from a new
 /// message at append time and from a scanned record at recovery: one path for both.
@@ -114,7 +114,7 @@ struct Writer {
     /// Global offset where the next record goes.
     position: u64,
     /// topic → queue id → next logical offset.
-    queue_offsets: HashMap<String, HashMap<i32, u64>>,
+    queue_offsets: foldhash::HashMap<String, foldhash::HashMap<i32, u64>>,
 }
 
 impl Writer {
@@ -122,7 +122,8 @@ impl Writer {
     /// allocates nothing.
     fn next_queue_offset(&mut self, topic: &str, queue_id: i32) -> u64 {
         if !self.queue_offsets.contains_key(topic) {
-            self.queue_offsets.insert(topic.to_owned(), HashMap::new());
+            self.queue_offsets
+                .insert(topic.to_owned(), foldhash::HashMap::default());
         }
         let next = self
             .queue_offsets
@@ -147,6 +148,7 @@ pub struct CommitLog {
     written: AtomicU64,
     max_body_bytes: usize,
     store_host: SocketAddr,
+    warmer: Warmer,
 }
 
 /// How a recovery scan ended.
@@ -185,16 +187,22 @@ impl CommitLog {
             files,
             writer: Mutex::new(Writer {
                 position: start,
-                queue_offsets: HashMap::new(),
+                queue_offsets: foldhash::HashMap::default(),
             }),
             written: AtomicU64::new(start),
             max_body_bytes,
             store_host,
+            warmer: Warmer::default(),
         })
     }
 
     pub fn files(&self) -> &MappedFileQueue {
         &self.files
+    }
+
+    /// Keeps pages ahead of the writer in the page cache (started by the store).
+    pub fn warmer(&self) -> &Warmer {
+        &self.warmer
     }
 
     pub fn file_size(&self) -> u64 {
@@ -290,6 +298,8 @@ impl CommitLog {
         }
         writer.position = physical;
         self.written.store(physical, Ordering::Release);
+        drop(writer);
+        self.warmer.advance(physical);
         Ok(results)
     }
 
@@ -311,15 +321,23 @@ impl CommitLog {
             message::encode_record(message, 0, 0, 0, &mut bytes[start..start + size])
                 .map_err(|e| StoreError::MessageIllegal(e.to_string()))?;
             let kind = sysflag::transaction_type(message.sysflag);
+            let [tags, keys, uniq_key, delay] = find_properties(
+                message.properties,
+                [
+                    property::TAGS,
+                    property::KEYS,
+                    property::UNIQ_KEY,
+                    property::DELAY,
+                ],
+            );
             prepared.push(Prepared {
                 message,
                 start,
                 size,
-                tags_code: find_property(message.properties, property::TAGS)
-                    .map_or(0, tag_hash_code),
-                keys: find_property(message.properties, property::KEYS),
-                uniq_key: find_property(message.properties, property::UNIQ_KEY),
-                delay_level: delay_level_of(find_property(message.properties, property::DELAY)),
+                tags_code: tags.map_or(0, tag_hash_code),
+                keys,
+                uniq_key,
+                delay_level: delay_level_of(delay),
                 consumable: kind == sysflag::TRANSACTION_NOT_TYPE
                     || kind == sysflag::TRANSACTION_COMMIT_TYPE,
             });

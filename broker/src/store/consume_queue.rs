@@ -661,7 +661,8 @@ fn parse_queue_id(name: &str) -> Option<i32> {
         .filter(|id| *id >= 0 && id.to_string() == name)
 }
 
-type QueueMap = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
+/// Looked up on every append: foldhash (seeded per process) rather than SipHash.
+type QueueMap = foldhash::HashMap<String, foldhash::HashMap<i32, Arc<ConsumeQueue>>>;
 
 /// Every ConsumeQueue of the store, by topic and queue id. Nested maps so the hot lookup
 /// needs no owned key.
@@ -680,7 +681,7 @@ impl ConsumeQueueTable {
         let base = consume_queue_root(root);
         let list_error =
             |dir: &Path, e| StoreError::io(format!("cannot list {}", dir.display()), e);
-        let mut queues = QueueMap::new();
+        let mut queues = QueueMap::default();
         for topic in fs.list_dirs(&base).map_err(|e| list_error(&base, e))? {
             let topic_dir = base.join(&topic);
             if check_topic_dir_name(&topic).is_err() {

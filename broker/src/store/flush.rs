@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ const GATHER_MAX: Duration = Duration::from_micros(400);
 #[derive(Debug, Default)]
 pub struct Poison {
     reason: Mutex<Option<String>>,
+    /// Mirrors `reason.is_some()`, so the append path checks without a lock.
+    poisoned: AtomicBool,
 }
 
 impl Poison {
@@ -47,10 +49,14 @@ impl Poison {
         if slot.is_none() {
             tracing::error!(%reason, "store poisoned: refusing all writes until restart");
             *slot = Some(reason);
+            self.poisoned.store(true, Ordering::Release);
         }
     }
 
     pub fn check(&self) -> StoreResult<()> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
         match &*self.reason.lock() {
             Some(reason) => Err(StoreError::Poisoned(reason.clone())),
             None => Ok(()),

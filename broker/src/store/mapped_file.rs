@@ -42,6 +42,11 @@ pub trait StorageFile: Send + Sync + Debug {
     fn advise_random(&self) -> io::Result<()> {
         Ok(())
     }
+    /// Brings `[start, end)` into the page cache without dirtying it (see `warm.rs`).
+    /// Only a hint: the data is unchanged whether it succeeds or not.
+    fn prefault(&self, _start: u64, _end: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 pub type SharedFile = Arc<dyn StorageFile>;
@@ -191,6 +196,18 @@ impl StorageFile for MmapFile {
 
     fn advise_random(&self) -> io::Result<()> {
         self.map.advise(memmap2::Advice::Random)
+    }
+
+    fn prefault(&self, start: u64, end: u64) -> io::Result<()> {
+        if end <= start {
+            return Ok(());
+        }
+        check_bounds(start, (end - start) as usize, self.capacity())?;
+        self.map.advise_range(
+            memmap2::Advice::PopulateRead,
+            start as usize,
+            (end - start) as usize,
+        )
     }
 
     fn write_at(&self, position: u64, bytes: &[u8]) -> io::Result<()> {
@@ -499,6 +516,10 @@ mod simulation {
             Ok(())
         }
 
+        fn prefault(&self, start: u64, end: u64) -> io::Result<()> {
+            check_bounds(start, end.saturating_sub(start) as usize, self.capacity())
+        }
+
         fn zero_from(&self, position: u64) -> io::Result<()> {
             let capacity = self.capacity();
             if position >= capacity {
@@ -773,6 +794,11 @@ mod tests {
         file.read_at(10, &mut buf).expect("read");
         assert_eq!(&buf, b"hello");
         file.flush_range(0, 4096).expect("flush");
+        // Prefaulting is a hint: it changes no byte, and it is bounded like the rest.
+        file.prefault(0, 4096).expect("prefault");
+        file.read_at(10, &mut buf).expect("read");
+        assert_eq!(&buf, b"hello");
+        assert!(file.prefault(0, 8192).is_err(), "prefault past the end");
         assert!(file.write_at(4093, b"hello").is_err(), "write past the end");
         assert!(
             file.read_at(u64::MAX - 1, &mut buf).is_err(),

@@ -28,6 +28,7 @@ use super::flush::{FlushService, Poison};
 use super::index::IndexService;
 use super::mapped_file::{DirLock, FileSystem};
 use super::recovery::{self, RecoveryReport};
+use super::warm::Warmer;
 
 /// Outcome of a read from a queue (RocketMQ's GetMessageStatus).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +187,9 @@ impl MessageStore {
             _lock: lock,
         };
         store.start_checkpoint_thread()?;
+        let warm = Warmer::start(store.commit_log.clone())
+            .map_err(|e| StoreError::io("cannot start the page-cache warming thread", e))?;
+        store.threads.lock().push(warm);
         Ok(store)
     }
 
@@ -611,6 +615,7 @@ impl MessageStore {
             return Ok(());
         }
         self.stop.stop();
+        self.commit_log.warmer().stop();
         for thread in self.threads.lock().drain(..) {
             if thread.join().is_err() {
                 tracing::error!("a store thread panicked");

@@ -14,6 +14,7 @@ pub mod mapped_file;
 pub mod mapped_file_queue;
 pub mod message_store;
 pub mod recovery;
+pub mod warm;
 
 pub use config::{FlushDiskType, StoreConfig};
 pub use error::{StoreError, StoreResult};

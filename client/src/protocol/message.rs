@@ -47,7 +47,8 @@ mod properties;
 
 pub use id::{decode_offset_msg_id, offset_msg_id};
 pub use properties::{
-    Properties, decode_properties, encode_properties, find_property, property, tag_hash_code,
+    Properties, decode_properties, encode_properties, find_properties, find_property, property,
+    tag_hash_code,
 };
 
 /// MAGICCODE of a message record (Java `MESSAGE_MAGIC_CODE`, -626843481).

@@ -128,3 +128,69 @@ fn more_than_a_gibibyte_through_real_mapped_files() {
         .expect("append");
     assert_eq!(after.physical_offset, written);
 }
+
+/// The warming thread creates the file after the writer's ahead of time, and no further; a
+/// store reopened over that empty file, cleanly or after a crash, ends where the data ends.
+#[test]
+fn the_next_commit_log_file_is_created_ahead_and_recovery_ignores_it() {
+    const SMALL_FILE: u64 = 4 * 1024 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fs: Arc<dyn FileSystem> = Arc::new(RealFileSystem);
+    let small = || StoreConfig {
+        commit_log_file_size_bytes: SMALL_FILE,
+        ..config(dir.path())
+    };
+    let store = MessageStore::open(small(), fs.clone()).expect("open");
+    let mut written = 0;
+    for sequence in 0..3 {
+        written = store
+            .put_message(&message("Ahead", 0, &body(sequence, 1 << 20), ""))
+            .expect("append")
+            .end_offset;
+    }
+    assert!(written < SMALL_FILE, "all in the first file");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.commit_log().files().files().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next file was not created ahead"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The window (32 MiB) covers eight such files; only the next one is created.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let starts: Vec<u64> = store
+        .commit_log()
+        .files()
+        .files()
+        .iter()
+        .map(|f| f.start_offset)
+        .collect();
+    assert_eq!(starts, [0, SMALL_FILE]);
+    store.shutdown().expect("shutdown");
+    drop(store);
+
+    let check = |store: &MessageStore| {
+        assert_eq!(store.commit_log_max_offset(), written);
+        let stored = read_queue(store, "Ahead", 0);
+        assert_eq!(stored.len(), 3);
+        for (sequence, record) in stored.iter().enumerate() {
+            assert_eq!(record.body, body(sequence as u64, 1 << 20));
+        }
+    };
+    let reopened = MessageStore::open(small(), fs.clone()).expect("reopen");
+    assert!(!reopened.recovery_report().abnormal);
+    check(&reopened);
+    reopened.shutdown().expect("shutdown");
+    drop(reopened);
+
+    // As after a crash: the abort marker left in place, the empty file still there.
+    std::fs::write(dir.path().join("abort"), b"").expect("abort marker");
+    let recovered = MessageStore::open(small(), fs).expect("recover");
+    assert!(recovered.recovery_report().abnormal);
+    check(&recovered);
+    let next = recovered
+        .put_message(&message("Ahead", 0, b"next", ""))
+        .expect("append");
+    assert_eq!(next.physical_offset, written);
+}

@@ -183,6 +183,21 @@ pub fn find_property<'t>(text: &'t str, name: &str) -> Option<&'t str> {
         .map(|(_, value)| value)
 }
 
+/// Several values in one pass: `[find_property(text, names[0]), ...]` for what an append
+/// needs from every record (tags, keys, unique key, delay level).
+pub fn find_properties<'t, const N: usize>(
+    text: &'t str,
+    names: [&str; N],
+) -> [Option<&'t str>; N] {
+    let mut found = [None; N];
+    for (entry_name, value) in property_entries(text) {
+        if let Some(slot) = names.iter().position(|name| *name == entry_name) {
+            found[slot] = Some(value);
+        }
+    }
+    found
+}
+
 fn property_entries(text: &str) -> impl Iterator<Item = (&str, &str)> {
     text.split(PROPERTY_SEPARATOR)
         .filter_map(|entry| entry.split_once(NAME_VALUE_SEPARATOR))

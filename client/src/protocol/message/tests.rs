@@ -514,6 +514,13 @@ fn properties_follow_javas_parser() {
         find_property("a\u{1}x\u{2}b\u{1}y\u{2}a\u{1}z", "a"),
         Some("z")
     );
+    assert_eq!(
+        find_properties(
+            "a\u{1}x\u{2}b\u{1}y\u{2}a\u{1}z\u{2}\u{1}q",
+            ["a", "c", "b", ""]
+        ),
+        [Some("z"), None, Some("y"), None]
+    );
 
     // Too short, no separator, empty name, empty value: all skipped.
     let skipped =
