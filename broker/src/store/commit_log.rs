@@ -399,69 +399,207 @@ impl CommitLog {
         check_crc: bool,
         visit: &mut dyn FnMut(&RecordCheck<'_>) -> StoreResult<()>,
     ) -> StoreResult<ScanEnd> {
-        let file_size = self.files.file_size();
         let mut position = from;
         let mut buffer = Vec::new();
         loop {
-            let Some(file) = self.files.find(position) else {
-                return Ok(ScanEnd::EndOfData { offset: position });
-            };
-            let in_file = position - file.start_offset;
-            let left = file_size - in_file;
-            if left < END_FILE_MIN_BLANK_LENGTH as u64 {
-                // Unreachable for logs Bolide wrote; treat the remainder as padding.
-                position = file.start_offset + file_size;
-                continue;
-            }
-            let mut head = [0u8; 8];
-            file.file.read_at(in_file, &mut head).map_err(|e| {
-                StoreError::io(format!("read of {} failed", file.path.display()), e)
-            })?;
-            let total = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-            let magic = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-            if total == 0 && magic == 0 {
-                return Ok(ScanEnd::EndOfData { offset: position });
-            }
-            if magic == message::BLANK_MAGIC_CODE {
-                if total as i64 != left as i64 {
-                    return Ok(invalid(
-                        position,
-                        format!("BLANK marker of {total} bytes, {left} left in the file"),
-                    ));
+            match self.step(position, u64::MAX, &mut buffer)? {
+                Step::EndOfData | Step::Incomplete => {
+                    return Ok(ScanEnd::EndOfData { offset: position });
                 }
-                position = file.start_offset + file_size;
-                continue;
-            }
-            if total <= 0 || total as u64 > left {
-                return Ok(invalid(
-                    position,
-                    format!("impossible record length {total} ({left} bytes left in the file)"),
-                ));
-            }
-            buffer.resize(total as usize, 0);
-            file.file.read_at(in_file, &mut buffer).map_err(|e| {
-                StoreError::io(format!("read of {} failed", file.path.display()), e)
-            })?;
-            match message::peek_record(&buffer, check_crc) {
-                Ok(Some(Record::Message(record))) => {
-                    if record.physical_offset != position as i64 {
-                        return Ok(invalid(
-                            position,
-                            format!("record says it is at offset {}", record.physical_offset),
-                        ));
+                Step::Skip { next } => position = next,
+                Step::Invalid(reason) => return Ok(invalid(position, reason)),
+                Step::Record => match check_at(position, &buffer, check_crc) {
+                    Ok(record) => {
+                        visit(&record)?;
+                        position += buffer.len() as u64;
                     }
-                    visit(&record)?;
-                    position += total as u64;
-                }
-                Ok(Some(Record::Blank { .. })) | Ok(None) => {
-                    return Ok(invalid(
-                        position,
-                        "record does not parse to its stated length".into(),
-                    ));
-                }
-                Err(error) => return Ok(invalid(position, error.to_string())),
+                    Err(reason) => return Ok(invalid(position, reason)),
+                },
             }
         }
+    }
+
+    /// Looks at what starts at `position`, reading nothing at or past `limit`; a record is
+    /// left in `buffer`.
+    fn step(&self, position: u64, limit: u64, buffer: &mut Vec<u8>) -> StoreResult<Step> {
+        let file_size = self.files.file_size();
+        let Some(file) = self.files.find(position) else {
+            return Ok(Step::EndOfData);
+        };
+        let in_file = position - file.start_offset;
+        let left = file_size - in_file;
+        let file_end = file.start_offset + file_size;
+        if left < END_FILE_MIN_BLANK_LENGTH as u64 {
+            // Unreachable for logs Bolide wrote; treat the remainder as padding.
+            return Ok(Step::Skip { next: file_end });
+        }
+        if position + 8 > limit {
+            return Ok(Step::Incomplete);
+        }
+        let read_error = |e| StoreError::io(format!("read of {} failed", file.path.display()), e);
+        let mut head = [0u8; 8];
+        file.file.read_at(in_file, &mut head).map_err(read_error)?;
+        let total = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let magic = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        if total == 0 && magic == 0 {
+            return Ok(Step::EndOfData);
+        }
+        if magic == message::BLANK_MAGIC_CODE {
+            if total as i64 != left as i64 {
+                return Ok(Step::Invalid(format!(
+                    "BLANK marker of {total} bytes, {left} left in the file"
+                )));
+            }
+            if file_end > limit {
+                return Ok(Step::Incomplete);
+            }
+            return Ok(Step::Skip { next: file_end });
+        }
+        if total <= 0 || total as u64 > left {
+            return Ok(Step::Invalid(format!(
+                "impossible record length {total} ({left} bytes left in the file)"
+            )));
+        }
+        if position + total as u64 > limit {
+            return Ok(Step::Incomplete);
+        }
+        buffer.resize(total as usize, 0);
+        file.file.read_at(in_file, buffer).map_err(read_error)?;
+        Ok(Step::Record)
+    }
+
+    /// A master's read for a slave: the published bytes from `offset`, at most `max_bytes`,
+    /// never crossing a file (BLANK padding included, as the master sends it). Empty when
+    /// nothing is published past `offset`; `None` when the file holding it was deleted.
+    pub fn read_for_replica(&self, offset: u64, max_bytes: usize) -> StoreResult<Option<Vec<u8>>> {
+        let published = self.max_offset();
+        if offset >= published {
+            return Ok(Some(Vec::new()));
+        }
+        let Some(file) = self.files.find(offset) else {
+            return Ok(None);
+        };
+        let end = published
+            .min(file.end_offset())
+            .min(offset + max_bytes as u64);
+        let mut bytes = vec![0u8; (end - offset) as usize];
+        file.file
+            .read_at(offset - file.start_offset, &mut bytes)
+            .map_err(|e| StoreError::io(format!("read of {} failed", file.path.display()), e))?;
+        Ok(Some(bytes))
+    }
+
+    /// Where the bytes a slave has received end: the published end plus any start of a
+    /// record still waiting for the rest of its bytes. What a slave reports to its master.
+    pub fn received_end(&self) -> u64 {
+        self.writer.lock().position
+    }
+
+    /// A slave's append: `bytes` of its master's log, written verbatim at `offset`, which
+    /// must be where the received bytes end (or anywhere file-aligned in an empty log: a new
+    /// slave starts at its master's last file). The bytes never cross a file, as the master
+    /// sends them. Complete records are then checked (CRC, stated offset), dispatched exactly
+    /// as on the master, passed to `arrived`, and published; a record cut by the end of
+    /// `bytes` waits for the next call. Returns the new received end.
+    ///
+    /// Bytes that are not a valid continuation are removed again and reported as
+    /// [`StoreError::Replication`]: a slave never serves or builds on garbage.
+    pub fn append_replicated(
+        &self,
+        offset: u64,
+        bytes: &[u8],
+        dispatcher: &dyn Dispatcher,
+        arrived: &mut dyn FnMut(&DispatchRequest<'_>),
+    ) -> StoreResult<u64> {
+        let file_size = self.files.file_size();
+        let mut writer = self.writer.lock();
+        let empty = self.files.is_empty() && writer.position == self.max_offset();
+        if offset != writer.position && !(empty && offset.is_multiple_of(file_size)) {
+            return Err(StoreError::Replication(format!(
+                "master sent bytes for offset {offset}, but this log's received bytes end at {}",
+                writer.position
+            )));
+        }
+        let in_file = offset % file_size;
+        if in_file + bytes.len() as u64 > file_size {
+            return Err(StoreError::Replication(format!(
+                "{} bytes at offset {offset} would cross the end of a {file_size}-byte file",
+                bytes.len()
+            )));
+        }
+        if empty {
+            writer.position = offset;
+            self.written.store(offset, Ordering::Release);
+        }
+        let file = self.files.file_at(offset - in_file)?;
+        file.file
+            .write_at(in_file, bytes)
+            .map_err(|e| StoreError::io(format!("write to {} failed", file.path.display()), e))?;
+        writer.position = offset + bytes.len() as u64;
+        let published = self.publish_received(&mut writer, dispatcher, arrived);
+        if let Err(error) = &published {
+            tracing::error!(%error, "replicated bytes rejected");
+            let kept = self.max_offset();
+            writer.position = kept;
+            if let Some(file) = self.files.find(kept) {
+                file.file.zero_from(kept - file.start_offset).map_err(|e| {
+                    StoreError::io(format!("zeroing of {} failed", file.path.display()), e)
+                })?;
+            }
+        }
+        published.map(|()| writer.position)
+    }
+
+    /// Dispatches and publishes the complete records between the published end and the
+    /// received end.
+    fn publish_received(
+        &self,
+        writer: &mut Writer,
+        dispatcher: &dyn Dispatcher,
+        arrived: &mut dyn FnMut(&DispatchRequest<'_>),
+    ) -> StoreResult<()> {
+        let limit = writer.position;
+        let mut position = self.max_offset();
+        let mut buffer = Vec::new();
+        let rejected = |position: u64, reason: String| {
+            Err(StoreError::Replication(format!(
+                "the master's bytes at offset {position} are not a valid record: {reason}"
+            )))
+        };
+        let outcome = loop {
+            match self.step(position, limit, &mut buffer)? {
+                Step::Incomplete => break Ok(()),
+                Step::EndOfData if position + 8 > limit => break Ok(()),
+                Step::EndOfData => break rejected(position, "zeroes".into()),
+                Step::Invalid(reason) => break rejected(position, reason),
+                Step::Skip { next } => position = next,
+                Step::Record => {
+                    let record = match check_at(position, &buffer, true) {
+                        Ok(record) => record,
+                        Err(reason) => break rejected(position, reason),
+                    };
+                    let request = DispatchRequest::from_record(&record);
+                    if request.is_consumable() {
+                        let next = writer
+                            .queue_offsets
+                            .entry(request.topic.to_owned())
+                            .or_default()
+                            .entry(request.queue_id)
+                            .or_insert(0);
+                        *next = (*next).max(request.queue_offset + 1);
+                    }
+                    dispatcher.dispatch(&request)?;
+                    arrived(&request);
+                    position += buffer.len() as u64;
+                    // Published record by record: a rejection later in the chunk keeps these.
+                    self.written.store(position, Ordering::Release);
+                }
+            }
+        };
+        if outcome.is_ok() {
+            self.written.store(position, Ordering::Release);
+        }
+        outcome
     }
 
     /// Sets the end of the log after recovery: everything from `end` on is removed, and the
@@ -517,6 +655,38 @@ impl CommitLog {
 /// The `DELAY` property as a level; absent or unparsable is 0 (no delay), as in Java.
 fn delay_level_of(value: Option<&str>) -> i32 {
     value.and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// What [`CommitLog::step`] found at a position.
+enum Step {
+    /// A record of the buffer's length, read into the buffer.
+    Record,
+    /// BLANK padding (or a tail too short for one): the next record is at `next`.
+    Skip {
+        next: u64,
+    },
+    /// Zeroes, or no file: nothing was ever written here.
+    EndOfData,
+    /// The record (or padding) runs past the limit: more bytes are needed.
+    Incomplete,
+    Invalid(String),
+}
+
+/// Parses the record in `bytes`, which must say it is at `position`.
+fn check_at(position: u64, bytes: &[u8], check_crc: bool) -> Result<RecordCheck<'_>, String> {
+    match message::peek_record(bytes, check_crc) {
+        Ok(Some(Record::Message(record))) if record.physical_offset == position as i64 => {
+            Ok(record)
+        }
+        Ok(Some(Record::Message(record))) => Err(format!(
+            "record says it is at offset {}",
+            record.physical_offset
+        )),
+        Ok(Some(Record::Blank { .. })) | Ok(None) => {
+            Err("record does not parse to its stated length".into())
+        }
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 fn invalid(offset: u64, reason: String) -> ScanEnd {

@@ -40,6 +40,9 @@ pub enum StoreError {
     Config(String),
     #[error("the store is shut down")]
     ShutDown,
+    /// A slave was sent bytes that do not continue its log.
+    #[error("replication: {0}")]
+    Replication(String),
 }
 
 impl StoreError {

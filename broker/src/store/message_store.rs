@@ -8,8 +8,8 @@
 //! RocketMQ.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::checkpoint::{Checkpoint, CheckpointData};
 use super::cleanup::RetentionClock;
-use super::commit_log::{AppendResult, CommitLog};
+use super::commit_log::{AppendResult, CommitLog, DispatchRequest};
 use super::config::{FlushDiskType, StoreConfig};
 use super::consume_queue::ConsumeQueueTable;
 use super::dispatch::StoreDispatcher;
@@ -105,7 +105,18 @@ pub struct MessageStore {
     stop: Arc<Stop>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     shut_down: AtomicBool,
+    append_listener: OnceLock<AppendListener>,
     _lock: DirLock,
+}
+
+/// Called after every append with the new end of the log (a master's replication wakes its
+/// slave connections with it).
+pub struct AppendListener(Box<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for AppendListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppendListener")
+    }
 }
 
 impl MessageStore {
@@ -184,6 +195,7 @@ impl MessageStore {
             stop: Arc::new(Stop::default()),
             threads: Mutex::new(Vec::new()),
             shut_down: AtomicBool::new(false),
+            append_listener: OnceLock::new(),
             _lock: lock,
         };
         store.start_checkpoint_thread()?;
@@ -327,6 +339,37 @@ impl MessageStore {
         Ok(results)
     }
 
+    /// A slave's append of its master's bytes (see [`CommitLog::append_replicated`]);
+    /// `arrived` sees each record that became readable. Returns the new received end.
+    pub fn append_replicated(
+        &self,
+        offset: u64,
+        bytes: &[u8],
+        arrived: &mut dyn FnMut(&DispatchRequest<'_>),
+    ) -> StoreResult<u64> {
+        self.check_writable()?;
+        let mut newest = 0;
+        let end = self
+            .commit_log
+            .append_replicated(offset, bytes, &*self.dispatcher, &mut |request| {
+                newest = newest.max(request.store_timestamp_ms);
+                arrived(request);
+            })
+            .inspect_err(|e| self.poison_on_io(e))?;
+        self.after_append(newest);
+        Ok(end)
+    }
+
+    /// Where a slave's received bytes end: what it reports to its master.
+    pub fn received_end(&self) -> u64 {
+        self.commit_log.received_end()
+    }
+
+    /// A master's read for a slave (see [`CommitLog::read_for_replica`]).
+    pub fn read_for_replica(&self, offset: u64, max_bytes: usize) -> StoreResult<Option<Vec<u8>>> {
+        self.commit_log.read_for_replica(offset, max_bytes)
+    }
+
     /// An I/O failure inside an append may leave offsets assigned to bytes that were never
     /// published: refuse further writes rather than build on that.
     fn poison_on_io(&self, error: &StoreError) {
@@ -341,6 +384,16 @@ impl MessageStore {
         if self.config.flush_disk_type == FlushDiskType::Sync {
             self.flush.request_flush();
         }
+        if let Some(listener) = self.append_listener.get() {
+            (listener.0)(self.commit_log.max_offset());
+        }
+    }
+
+    /// Sets the one [`AppendListener`]; false if one is set already.
+    pub fn set_append_listener(&self, listener: impl Fn(u64) + Send + Sync + 'static) -> bool {
+        self.append_listener
+            .set(AppendListener(Box::new(listener)))
+            .is_ok()
     }
 
     /// SYNC_FLUSH: waits until `end_offset` is durable or `syncFlushTimeout` passes

@@ -5,6 +5,7 @@ mod crash;
 mod golden;
 mod real_files;
 mod recovery;
+mod replica;
 
 use std::net::SocketAddr;
 use std::path::Path;
