@@ -172,9 +172,17 @@ fn child_broker() {
             ..BrokerConfig::default()
         };
         let (_trigger, shutdown) = shutdown_channel();
-        bolide_broker::server::run(config, Listeners { main, fast: None }, shutdown)
-            .await
-            .unwrap();
+        bolide_broker::server::run(
+            config,
+            Listeners {
+                main,
+                fast: None,
+                ha: None,
+            },
+            shutdown,
+        )
+        .await
+        .unwrap();
     });
 }
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client_manager;
 pub mod config;
 pub mod consumer_offset;
+pub mod ha;
 pub mod long_polling;
 pub mod namesrv_register;
 pub mod persist;

@@ -70,6 +70,19 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let fast = TcpListener::bind(("0.0.0.0", fast_port))
         .await
         .with_context(|| format!("cannot listen on the fast port {fast_port} (listenPort - 2)"))?;
+    // A master's slaves connect to listenPort + 1 (a slave needs no HA port).
+    let ha = if config.is_master() {
+        let ha_port = config.ha_listen_port();
+        Some(
+            TcpListener::bind(("0.0.0.0", ha_port))
+                .await
+                .with_context(|| {
+                    format!("cannot listen on the HA port {ha_port} (listenPort + 1)")
+                })?,
+        )
+    } else {
+        None
+    };
     let _pid_file = PidFile::create("broker", port)?;
 
     let (trigger, shutdown) = shutdown_channel();
@@ -93,6 +106,7 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         Listeners {
             main,
             fast: Some(fast),
+            ha,
         },
         shutdown,
     )

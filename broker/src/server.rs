@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bolide_client::remoting::{ServerConfig, Shutdown, serve};
+use bolide_client::remoting::{ServerConfig, Shutdown, serve, shutdown_channel};
 use tokio::net::TcpListener;
 
 use crate::config::{BrokerConfig, BrokerRole};
 use crate::consumer_offset::{ConsumerOffsetManager, DelayOffsetTable};
+use crate::ha::slave::{Arrived, MasterAddress};
+use crate::ha::{Diverged, HaMaster, HaSlave, MasterSettings, SlaveSettings};
 use crate::namesrv_register::NamesrvRegistrar;
 use crate::persist::PersistError;
 use crate::processor::BrokerProcessor;
@@ -34,13 +36,17 @@ pub enum BrokerError {
     Join(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Replication(#[from] Diverged),
 }
 
-/// The sockets a broker serves: `listenPort` and, when bound, the fast port (listenPort − 2).
+/// The sockets a broker serves: `listenPort` and, when bound, the fast port (listenPort − 2)
+/// and a master's HA port (listenPort + 1; bound by `run` when not given).
 #[derive(Debug)]
 pub struct Listeners {
     pub main: TcpListener,
     pub fast: Option<TcpListener>,
+    pub ha: Option<TcpListener>,
 }
 
 /// Runs a broker until `shutdown` fires. `config.listen_port` must be the main listener's
@@ -48,9 +54,18 @@ pub struct Listeners {
 pub async fn run(
     config: BrokerConfig,
     listeners: Listeners,
-    shutdown: Shutdown,
+    external_shutdown: Shutdown,
 ) -> Result<(), BrokerError> {
-    refuse_unsupported_role(&config)?;
+    // The broker also stops itself when its replication finds the logs diverged.
+    let (stop_trigger, shutdown) = shutdown_channel();
+    let stop_trigger = Arc::new(stop_trigger);
+    let forward = {
+        let (mut external, trigger) = (external_shutdown, stop_trigger.clone());
+        tokio::spawn(async move {
+            external.wait().await;
+            trigger.trigger();
+        })
+    };
     let store_config = config.store_config();
     let config_dir = store_config.root_dir.join("config");
     let store = tokio::task::spawn_blocking(move || {
@@ -79,6 +94,14 @@ pub async fn run(
         broker = %config.broker_name, addr = %config.broker_addr(), role = ?config.broker_role,
         "broker starting"
     );
+    let role = config.broker_role;
+    let ha_port = config.ha_listen_port();
+    let master_settings = master_settings(&config);
+    let slave_settings = SlaveSettings::new(
+        Duration::from_millis(config.ha_send_heartbeat_interval_ms.max(100)),
+        Duration::from_millis(config.ha_housekeeping_interval_ms.max(1000)),
+    );
+    let ha_master_address = config.ha_master_address.clone();
     let processor = Arc::new(BrokerProcessor::new(
         config,
         store.clone(),
@@ -96,7 +119,40 @@ pub async fn run(
         offset_interval,
         shutdown.clone(),
     ));
-    background.spawn(ScheduleService::new(processor.clone()).run(shutdown.clone()));
+    let diverged: Arc<parking_lot::Mutex<Option<Diverged>>> = Arc::default();
+    if role.is_master() {
+        // Delayed delivery re-stores messages: a master's job; its slave gets them replicated.
+        background.spawn(ScheduleService::new(processor.clone()).run(shutdown.clone()));
+        let master = HaMaster::new(store.clone(), master_settings);
+        processor.ha_master.set(master.clone()).ok();
+        match ha_listener(listeners.ha, ha_port).await {
+            Some(listener) => {
+                background.spawn(master.serve(listener, shutdown.clone()));
+            }
+            None if role == BrokerRole::SyncMaster => {
+                tracing::error!(
+                    port = ha_port,
+                    "no HA port: every send will answer SLAVE_NOT_AVAILABLE"
+                );
+            }
+            None => {}
+        }
+    } else {
+        let slave = HaSlave::new(
+            store.clone(),
+            slave_settings,
+            master_address(ha_master_address, registrar.clone()),
+            arrived_wakes_pulls(&processor),
+        );
+        let (diverged, stop) = (diverged.clone(), stop_trigger.clone());
+        let slave_shutdown = shutdown.clone();
+        background.spawn(async move {
+            if let Err(error) = slave.run(slave_shutdown).await {
+                *diverged.lock() = Some(error);
+                stop.trigger();
+            }
+        });
+    }
     background.spawn(wake_parked_pulls_at_shutdown(
         processor.clone(),
         shutdown.clone(),
@@ -132,22 +188,54 @@ pub async fn run(
     }
     let closing = store.clone();
     tokio::task::spawn_blocking(move || closing.shutdown()).await??;
+    forward.abort();
     tracing::info!("broker stopped");
+    if let Some(error) = diverged.lock().take() {
+        return Err(error.into());
+    }
     result
 }
 
-/// Master/slave replication is not built yet. A SLAVE would serve nothing and a SYNC_MASTER
-/// would acknowledge sends no slave has, so both refuse to start rather than pretend.
-fn refuse_unsupported_role(config: &BrokerConfig) -> Result<(), BrokerError> {
-    let role = match config.broker_role {
-        BrokerRole::AsyncMaster => return Ok(()),
-        BrokerRole::SyncMaster => "SYNC_MASTER",
-        BrokerRole::Slave => "SLAVE",
-    };
-    Err(BrokerError::Unsupported(format!(
-        "brokerRole={role} needs master/slave replication, which this version of Bolide does \
-         not have yet; use brokerRole=ASYNC_MASTER"
-    )))
+fn master_settings(config: &BrokerConfig) -> MasterSettings {
+    MasterSettings {
+        transfer_batch_bytes: config.ha_transfer_batch_size_bytes.clamp(1024, 4 << 20) as usize,
+        heartbeat_interval: Duration::from_millis(config.ha_send_heartbeat_interval_ms.max(100)),
+        housekeeping_interval: Duration::from_millis(config.ha_housekeeping_interval_ms.max(1000)),
+        max_gap_not_in_sync_bytes: config.ha_max_gap_not_in_sync_bytes,
+        slave_timeout: Duration::from_millis(config.slave_timeout_ms.max(1)),
+    }
+}
+
+/// The HA listener given, or listenPort + 1 bound here. A master without one still serves
+/// clients; it only has no slaves (and says so).
+async fn ha_listener(given: Option<TcpListener>, port: u16) -> Option<TcpListener> {
+    if given.is_some() {
+        return given;
+    }
+    match TcpListener::bind(("0.0.0.0", port)).await {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::warn!(port, %error, "cannot listen on the HA port (listenPort + 1): no slave can connect");
+            None
+        }
+    }
+}
+
+/// `haMasterAddress` if set, else what the name servers said at the last registration.
+fn master_address(fixed: Option<String>, registrar: Arc<NamesrvRegistrar>) -> MasterAddress {
+    Box::new(move || fixed.clone().or_else(|| registrar.master().ha_server_addr))
+}
+
+/// Replicated messages wake the pulls parked on their queues, as local sends do.
+fn arrived_wakes_pulls(processor: &Arc<BrokerProcessor>) -> Arrived {
+    let processor = Arc::downgrade(processor);
+    Box::new(move |request| {
+        if let Some(processor) = processor.upgrade()
+            && request.is_consumable()
+        {
+            processor.messages_arrived(request.topic, request.queue_id, request.queue_offset + 1);
+        }
+    })
 }
 
 /// Parked pulls would keep their requests in flight for up to their suspend timeout and make

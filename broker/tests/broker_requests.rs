@@ -503,29 +503,3 @@ fn committed_offsets_survive_a_restart() {
     });
     broker.stop();
 }
-
-#[test]
-fn roles_that_need_replication_refuse_to_start() {
-    for role in [
-        bolide_broker::config::BrokerRole::Slave,
-        bolide_broker::config::BrokerRole::SyncMaster,
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let config = bolide_broker::config::BrokerConfig {
-            broker_role: role,
-            broker_id: 1,
-            ..test_config(dir.path())
-        };
-        let outcome = runtime().block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let (_trigger, shutdown) = bolide_client::remoting::shutdown_channel();
-            let listeners = bolide_broker::server::Listeners {
-                main: listener,
-                fast: None,
-            };
-            bolide_broker::server::run(config, listeners, shutdown).await
-        });
-        let error = outcome.expect_err("refused").to_string();
-        assert!(error.contains("needs master/slave replication"), "{error}");
-    }
-}

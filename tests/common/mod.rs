@@ -84,9 +84,17 @@ pub async fn start_broker(
     let addr = config.broker_addr();
     let (trigger, shutdown) = shutdown_channel();
     let task = tokio::spawn(async move {
-        bolide_broker::server::run(config, Listeners { main, fast: None }, shutdown)
-            .await
-            .expect("broker runs");
+        bolide_broker::server::run(
+            config,
+            Listeners {
+                main,
+                fast: None,
+                ha: None,
+            },
+            shutdown,
+        )
+        .await
+        .expect("broker runs");
     });
     let client = namesrv_client();
     // `namesrv` may list several name servers (`a;b`): wait for every one of them.

@@ -13,8 +13,8 @@ mod send;
 
 pub(crate) use retry::InternalMessage;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bolide_client::protocol::header::CommandHeader;
@@ -25,6 +25,7 @@ use parking_lot::RwLock;
 use crate::client_manager::ClientManager;
 use crate::config::BrokerConfig;
 use crate::consumer_offset::{ConsumerOffsetManager, DelayOffsetTable};
+use crate::ha::HaMaster;
 use crate::long_polling::PullHold;
 use crate::namesrv_register::NamesrvRegistrar;
 use crate::store::MessageStore;
@@ -53,6 +54,8 @@ pub struct BrokerProcessor {
     pub registrar: Arc<NamesrvRegistrar>,
     pub stats: Stats,
     pub tps: TpsSampler,
+    /// A master's replication (set once at start); a SYNC_MASTER's sends wait on it.
+    pub ha_master: OnceLock<Arc<HaMaster>>,
     started: Instant,
     pub boot_timestamp_ms: i64,
 }
@@ -133,6 +136,7 @@ impl BrokerProcessor {
             registrar,
             stats: Stats::default(),
             tps: TpsSampler::default(),
+            ha_master: OnceLock::new(),
             started: Instant::now(),
             boot_timestamp_ms: crate::store::commit_log::now_ms(),
         }

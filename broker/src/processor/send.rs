@@ -16,6 +16,8 @@ use bolide_client::protocol::{RemotingCommand, ResponseCode};
 use bolide_client::remoting::ConnectionHandle;
 
 use super::{BrokerProcessor, Response, bad_header, count, error};
+use crate::config::BrokerRole;
+use crate::ha::ReplicaWaitError;
 use crate::store::StoreError;
 use crate::store::commit_log::AppendResult;
 use crate::topic_config::{
@@ -191,14 +193,45 @@ impl BrokerProcessor {
         let Some(last) = results.last() else {
             return error(request, ResponseCode::SYSTEM_ERROR, "empty batch");
         };
+        let first = &outgoing[0];
         if let Err(e) = self.store.wait_durable(last.end_offset).await {
             count(&self.stats.put_failures, messages.len());
-            return store_error_response(request, &e);
+            return match e {
+                // Stored, not yet durable: Java answers with the send's header and this code.
+                StoreError::FlushTimeout { .. } => with_code(
+                    self.send_response(request, first.queue_id, &results),
+                    ResponseCode::FLUSH_DISK_TIMEOUT,
+                    e.to_string(),
+                ),
+                e => store_error_response(request, &e),
+            };
         }
         count(&self.stats.put_messages, results.len());
-        let first = &outgoing[0];
         self.messages_arrived(&first.topic, first.queue_id, last.queue_offset + 1);
-        self.send_response(request, first.queue_id, &results)
+        let response = self.send_response(request, first.queue_id, &results);
+        match self.wait_for_slave(last.end_offset).await {
+            Ok(()) => response,
+            Err(e) => {
+                let code = match e {
+                    ReplicaWaitError::SlaveNotAvailable(_) => ResponseCode::SLAVE_NOT_AVAILABLE,
+                    ReplicaWaitError::Timeout { .. } => ResponseCode::FLUSH_SLAVE_TIMEOUT,
+                };
+                with_code(response, code, e.to_string())
+            }
+        }
+    }
+
+    /// SYNC_MASTER: the send is acknowledged only once a slave has its bytes.
+    async fn wait_for_slave(&self, end_offset: u64) -> Result<(), ReplicaWaitError> {
+        if self.config.read().broker_role != BrokerRole::SyncMaster {
+            return Ok(());
+        }
+        match self.ha_master.get() {
+            Some(master) => master.wait_replicated(end_offset).await,
+            None => Err(ReplicaWaitError::SlaveNotAvailable(
+                "replication is not running on this master".into(),
+            )),
+        }
     }
 
     fn send_response(
@@ -404,6 +437,15 @@ impl BrokerProcessor {
         message.properties = encoded;
         Ok(())
     }
+}
+
+/// A send's full response under another code: Java's clients read the header (message id,
+/// queue, offset) of FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT and SLAVE_NOT_AVAILABLE answers,
+/// since the message was stored.
+fn with_code(mut response: Response, code: i32, remark: String) -> Response {
+    response.code = code;
+    response.remark = Some(remark);
+    response
 }
 
 /// The response for a failed append or flush, with Java's codes.

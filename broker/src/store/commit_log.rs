@@ -489,6 +489,43 @@ impl CommitLog {
         Ok(Some(bytes))
     }
 
+    /// Whether a record (or BLANK padding, or the end of the log) starts at `offset`: a
+    /// master checks a returning slave's offset with it, since bytes sent from the middle of
+    /// a record would be garbage to the slave.
+    pub fn is_record_boundary(&self, offset: u64) -> StoreResult<bool> {
+        let end = self.max_offset();
+        if offset >= end {
+            return Ok(offset == end);
+        }
+        let Some(file) = self.files.find(offset) else {
+            return Ok(false);
+        };
+        let in_file = offset - file.start_offset;
+        let left = file.end_offset() - offset;
+        // Total size, magic, body CRC, queue id, flag, queue offset, physical offset.
+        let mut head = [0u8; 36];
+        let head = &mut head[..(left as usize).min(36)];
+        file.file
+            .read_at(in_file, head)
+            .map_err(|e| StoreError::io(format!("read of {} failed", file.path.display()), e))?;
+        if head.len() < 8 {
+            return Ok(false);
+        }
+        let total = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let magic = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        if magic == message::BLANK_MAGIC_CODE {
+            return Ok(total as i64 == left as i64);
+        }
+        if head.len() < 36
+            || (magic != message::MESSAGE_MAGIC_CODE && magic != message::MESSAGE_MAGIC_CODE_V2)
+        {
+            return Ok(false);
+        }
+        let mut stated = [0u8; 8];
+        stated.copy_from_slice(&head[28..36]);
+        Ok(i64::from_be_bytes(stated) == offset as i64)
+    }
+
     /// Where the bytes a slave has received end: the published end plus any start of a
     /// record still waiting for the rest of its bytes. What a slave reports to its master.
     pub fn received_end(&self) -> u64 {

@@ -360,6 +360,11 @@ impl MessageStore {
         Ok(end)
     }
 
+    /// Whether a record starts at `offset` (see [`CommitLog::is_record_boundary`]).
+    pub fn is_record_boundary(&self, offset: u64) -> StoreResult<bool> {
+        self.commit_log.is_record_boundary(offset)
+    }
+
     /// Where a slave's received bytes end: what it reports to its master.
     pub fn received_end(&self) -> u64 {
         self.commit_log.received_end()

@@ -55,6 +55,7 @@ impl TestBroker {
                 let listeners = Listeners {
                     main: listener,
                     fast: None,
+                    ha: None,
                 };
                 if let Err(error) = run(config, listeners, shutdown).await {
                     panic!("broker failed: {error}");

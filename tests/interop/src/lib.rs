@@ -132,7 +132,11 @@ impl BrokerProcess {
         let (trigger, shutdown) = shutdown_channel();
         let run_config = config.clone();
         let thread = std::thread::spawn(move || {
-            let listeners = Listeners { main, fast: None };
+            let listeners = Listeners {
+                main,
+                fast: None,
+                ha: None,
+            };
             let result = runtime
                 .block_on(bolide_broker::server::run(run_config, listeners, shutdown))
                 .map_err(|error| error.to_string());

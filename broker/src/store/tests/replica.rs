@@ -158,3 +158,32 @@ fn an_empty_slave_starts_at_the_masters_last_file() {
         &master_queue[master_queue.len() - slave_queue.len()..]
     );
 }
+
+#[test]
+fn record_boundaries_are_recognised() {
+    let (_fs, master) = master_with_messages(60);
+    let end = master.commit_log_max_offset();
+    let first = master.message_at(0).unwrap().unwrap().len() as u64;
+    assert!(master.is_record_boundary(0).unwrap());
+    assert!(master.is_record_boundary(first).unwrap());
+    assert!(!master.is_record_boundary(first - 1).unwrap());
+    assert!(!master.is_record_boundary(first + 8).unwrap());
+    assert!(master.is_record_boundary(end).unwrap());
+    assert!(!master.is_record_boundary(end + 1).unwrap());
+    // The BLANK padding at the end of the first file.
+    let mut offset = 0;
+    while offset < 64 * 1024 {
+        let len = match master.message_at(offset).unwrap() {
+            Some(record) => record.len() as u64,
+            None => break,
+        };
+        if offset + len > 64 * 1024 {
+            break;
+        }
+        offset += len;
+    }
+    assert!(
+        master.is_record_boundary(offset).unwrap(),
+        "BLANK at {offset}"
+    );
+}

@@ -1,0 +1,444 @@
+//! Master/slave replication end to end, in-process: a name server, a master and its slave
+//! (same brokerName, brokerId 1), driven by our producer.
+//!
+//! * ASYNC_MASTER: 100,000 messages reach the slave, whose CommitLog bytes then equal the
+//!   master's.
+//! * SYNC_MASTER: every acknowledged send is already on the slave; with the slave stopped,
+//!   sends answer SLAVE_NOT_AVAILABLE or FLUSH_SLAVE_TIMEOUT, never SEND_OK.
+//! * A slave stopped for a while catches up after it restarts.
+//! * A slave whose log reaches past its master's stops, naming both offsets.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bolide_broker::config::{BrokerConfig, BrokerRole};
+use bolide_broker::server::Listeners;
+use bolide_client::admin::AdminClient;
+use bolide_client::producer::{Message, Producer, SendStatus};
+use bolide_client::remoting::{ShutdownTrigger, shutdown_channel};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use common::{start_namesrv, wait_for};
+
+const FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A broker of either role, with the ports it was given so it can be restarted on them.
+struct Node {
+    addr: String,
+    port: u16,
+    ha_port: u16,
+    root: PathBuf,
+    trigger: ShutdownTrigger,
+    task: JoinHandle<Result<(), String>>,
+}
+
+impl Node {
+    async fn stop(self) -> Result<(), String> {
+        self.trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("stops in time")
+            .expect("no panic")
+    }
+}
+
+struct Spec<'a> {
+    name: &'a str,
+    role: BrokerRole,
+    namesrv: &'a str,
+    /// The master's HA address, for a slave.
+    master_ha: Option<String>,
+    /// Ports to reuse (a restart), or 0.
+    port: u16,
+    ha_port: u16,
+}
+
+async fn start_node(dir: &Path, spec: Spec<'_>) -> Node {
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let main = TcpListener::bind(("127.0.0.1", spec.port)).await.unwrap();
+    let ha = TcpListener::bind(("127.0.0.1", spec.ha_port))
+        .await
+        .unwrap();
+    let port = main.local_addr().unwrap().port();
+    let ha_port = ha.local_addr().unwrap().port();
+    let root = dir.join(format!("{}-{}", spec.name, spec.role.as_str()));
+    let config = BrokerConfig {
+        broker_cluster_name: "DefaultCluster".to_owned(),
+        broker_name: spec.name.to_owned(),
+        broker_id: if spec.role == BrokerRole::Slave { 1 } else { 0 },
+        broker_role: spec.role,
+        namesrv_addr: Some(spec.namesrv.to_owned()),
+        broker_ip1: loopback,
+        broker_ip2: loopback,
+        listen_port: port,
+        store_path_root_dir: root.clone(),
+        mapped_file_size_commit_log_bytes: FILE_BYTES,
+        max_hash_slot_num: 50_000,
+        max_index_num: 200_000,
+        ha_master_address: spec.master_ha,
+        // Tests stop slaves on purpose: answer sends in a second, not three.
+        slave_timeout_ms: 1_000,
+        // A busy build machine's disk must not make retention delete what is compared.
+        disk_max_used_space_ratio: 95,
+        disk_space_clean_forcibly_ratio: 95,
+        disk_space_warning_level_ratio: 95,
+        ..BrokerConfig::default()
+    };
+    let is_master = spec.role.is_master();
+    let (trigger, shutdown) = shutdown_channel();
+    let task = tokio::spawn(async move {
+        let listeners = Listeners {
+            main,
+            fast: None,
+            ha: is_master.then_some(ha),
+        };
+        bolide_broker::server::run(config, listeners, shutdown)
+            .await
+            .map_err(|error| error.to_string())
+    });
+    Node {
+        addr: format!("127.0.0.1:{port}"),
+        port,
+        ha_port,
+        root,
+        trigger,
+        task,
+    }
+}
+
+fn master_spec(name: &str, namesrv: &str, role: BrokerRole) -> Spec<'static> {
+    Spec {
+        name: leak(name),
+        role,
+        namesrv: leak(namesrv),
+        master_ha: None,
+        port: 0,
+        ha_port: 0,
+    }
+}
+
+fn slave_spec(name: &str, namesrv: &str, master: &Node) -> Spec<'static> {
+    Spec {
+        name: leak(name),
+        role: BrokerRole::Slave,
+        namesrv: leak(namesrv),
+        master_ha: Some(format!("127.0.0.1:{}", master.ha_port)),
+        port: 0,
+        ha_port: 0,
+    }
+}
+
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
+}
+
+async fn start_producer(namesrv: &str, group: &str) -> Producer {
+    let producer = Producer::builder()
+        .namesrv_addr(namesrv)
+        .group(group)
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    producer
+}
+
+fn admin(namesrv: &str) -> AdminClient {
+    AdminClient::new(vec![namesrv.to_owned()], Duration::from_secs(3)).unwrap()
+}
+
+async fn max_offset(admin: &AdminClient, addr: &str) -> u64 {
+    admin.runtime_info(addr).await.unwrap().table["commitLogMaxOffset"]
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the slave's log reaches exactly as far as the master's.
+async fn wait_caught_up(admin: &AdminClient, master: &Node, slave: &Node) -> u64 {
+    wait_for("the slave to catch up", || async {
+        let end = max_offset(admin, &master.addr).await;
+        end > 0 && max_offset(admin, &slave.addr).await == end
+    })
+    .await;
+    max_offset(admin, &master.addr).await
+}
+
+/// The first `end` bytes of a store's commit log, read from its files.
+fn commit_log_bytes(root: &Path, end: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < end {
+        let path = root.join("commitlog").join(format!("{start:020}"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            let listing: Vec<_> = walk(root);
+            panic!("{}: {e}; end {end}; files {listing:?}", path.display())
+        });
+        let take = (end - start).min(FILE_BYTES) as usize;
+        out.extend_from_slice(&bytes[..take]);
+        start += FILE_BYTES;
+    }
+    out
+}
+
+/// Sends `count` messages from `tasks` concurrent senders; all must be SEND_OK.
+async fn send_all(producer: &Arc<Producer>, topic: &str, count: usize, tasks: usize) {
+    let mut joins = Vec::new();
+    for task in 0..tasks {
+        let producer = producer.clone();
+        let topic = topic.to_owned();
+        joins.push(tokio::spawn(async move {
+            for sequence in (task..count).step_by(tasks) {
+                let body = format!("message {sequence:07} {}", "x".repeat(700 + sequence % 400));
+                let result = producer
+                    .send(Message::new(&topic, body.into_bytes()))
+                    .await
+                    .unwrap();
+                assert_eq!(result.send_status, SendStatus::SendOk);
+            }
+        }));
+    }
+    for join in joins {
+        join.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_master_replicates_every_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv = start_namesrv(dir.path()).await;
+    let master = start_node(
+        dir.path(),
+        master_spec("broker-a", &namesrv.addr, BrokerRole::AsyncMaster),
+    )
+    .await;
+    let slave = start_node(dir.path(), slave_spec("broker-a", &namesrv.addr, &master)).await;
+    let admin = admin(&namesrv.addr);
+    wait_for("the master's route", || async {
+        admin.route("TBW102").await.is_ok()
+    })
+    .await;
+    let producer = Arc::new(start_producer(&namesrv.addr, "replication_async").await);
+    send_all(&producer, "Replicated", 100_000, 32).await;
+    producer.shutdown().await;
+
+    let end = wait_caught_up(&admin, &master, &slave).await;
+    assert!(end > FILE_BYTES, "more than one file: {end}");
+    let (master_root, slave_root) = (master.root.clone(), slave.root.clone());
+    assert!(
+        commit_log_bytes(&master_root, end) == commit_log_bytes(&slave_root, end),
+        "the slave's commit log differs from the master's"
+    );
+    slave.stop().await.unwrap();
+    master.stop().await.unwrap();
+    namesrv.stop().await;
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+/// The slave's maximum logical offset of a queue, asked of the slave itself.
+async fn slave_queue_max(addr: &str, topic: &str, queue_id: i32) -> i64 {
+    use bolide_client::protocol::{RemotingCommand, RequestCode, ResponseCode};
+    let client = bolide_client::remoting::RemotingClient::new(Default::default());
+    let fields = [
+        ("topic".to_owned(), topic.to_owned()),
+        ("queueId".to_owned(), queue_id.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let response = client
+        .invoke(
+            addr,
+            RemotingCommand::request(RequestCode::GET_MAX_OFFSET, fields),
+            Duration::from_secs(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.code,
+        ResponseCode::SUCCESS,
+        "{:?}",
+        response.remark
+    );
+    response.ext_fields["offset"].parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_master_acknowledges_only_what_the_slave_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv = start_namesrv(dir.path()).await;
+    let master = start_node(
+        dir.path(),
+        master_spec("broker-s", &namesrv.addr, BrokerRole::SyncMaster),
+    )
+    .await;
+    let slave = start_node(dir.path(), slave_spec("broker-s", &namesrv.addr, &master)).await;
+    let admin = admin(&namesrv.addr);
+    wait_for("the master's route", || async {
+        admin.route("TBW102").await.is_ok()
+    })
+    .await;
+    let producer = start_producer(&namesrv.addr, "replication_sync").await;
+    // Until the slave's first report arrives, sends may answer SLAVE_NOT_AVAILABLE.
+    wait_for("a replicated send", || async {
+        producer
+            .send(Message::new("SyncReplicated", b"warm-up".to_vec()))
+            .await
+            .is_ok_and(|r| r.send_status == SendStatus::SendOk)
+    })
+    .await;
+    for sequence in 0..300 {
+        let result = producer
+            .send(Message::new(
+                "SyncReplicated",
+                format!("m{sequence}").into_bytes(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(result.send_status, SendStatus::SendOk);
+        // Acknowledged means the slave has it already: no waiting here.
+        let queue = &result.message_queue;
+        let on_slave = slave_queue_max(&slave.addr, &queue.topic, queue.queue_id).await;
+        assert!(
+            on_slave > result.queue_offset,
+            "acknowledged offset {} of queue {} but the slave's max is {on_slave}",
+            result.queue_offset,
+            queue.queue_id
+        );
+    }
+
+    slave.stop().await.unwrap();
+    let mut statuses = std::collections::BTreeMap::new();
+    for sequence in 0..20 {
+        let result = producer
+            .send(Message::new(
+                "SyncReplicated",
+                format!("n{sequence}").into_bytes(),
+            ))
+            .await
+            .unwrap();
+        *statuses.entry(result.send_status.to_string()).or_insert(0) += 1;
+    }
+    assert!(
+        !statuses.contains_key("SEND_OK"),
+        "sends acknowledged with the slave stopped: {statuses:?}"
+    );
+    assert!(
+        statuses
+            .keys()
+            .all(|s| s == "SLAVE_NOT_AVAILABLE" || s == "FLUSH_SLAVE_TIMEOUT"),
+        "{statuses:?}"
+    );
+    producer.shutdown().await;
+    master.stop().await.unwrap();
+    namesrv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_slave_catches_up_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv = start_namesrv(dir.path()).await;
+    let master = start_node(
+        dir.path(),
+        master_spec("broker-c", &namesrv.addr, BrokerRole::AsyncMaster),
+    )
+    .await;
+    let slave = start_node(dir.path(), slave_spec("broker-c", &namesrv.addr, &master)).await;
+    let admin = admin(&namesrv.addr);
+    wait_for("the master's route", || async {
+        admin.route("TBW102").await.is_ok()
+    })
+    .await;
+    let producer = Arc::new(start_producer(&namesrv.addr, "replication_catch_up").await);
+    send_all(&producer, "CatchUp", 2_000, 8).await;
+    let first = wait_caught_up(&admin, &master, &slave).await;
+
+    let slave_port = slave.port;
+    slave.stop().await.unwrap();
+    send_all(&producer, "CatchUp", 3_000, 8).await;
+    let mut spec = slave_spec("broker-c", &namesrv.addr, &master);
+    spec.port = slave_port;
+    let slave = start_node(dir.path(), spec).await;
+    let end = wait_caught_up(&admin, &master, &slave).await;
+    assert!(end > first);
+    assert!(commit_log_bytes(&master.root, end) == commit_log_bytes(&slave.root, end));
+    producer.shutdown().await;
+    slave.stop().await.unwrap();
+    master.stop().await.unwrap();
+    namesrv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_ahead_of_its_master_stops_and_names_both_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv = start_namesrv(dir.path()).await;
+    let master = start_node(
+        dir.path(),
+        master_spec("broker-d", &namesrv.addr, BrokerRole::AsyncMaster),
+    )
+    .await;
+    let slave = start_node(dir.path(), slave_spec("broker-d", &namesrv.addr, &master)).await;
+    let admin = admin(&namesrv.addr);
+    wait_for("the master's route", || async {
+        admin.route("TBW102").await.is_ok()
+    })
+    .await;
+    let producer = Arc::new(start_producer(&namesrv.addr, "replication_diverge").await);
+    send_all(&producer, "Diverge", 500, 4).await;
+    let slave_end = wait_caught_up(&admin, &master, &slave).await;
+    producer.shutdown().await;
+    slave.stop().await.unwrap();
+
+    // The master comes back having lost everything (as after a disk loss with
+    // ASYNC_MASTER), on the same ports, and takes a few new messages.
+    let (port, ha_port, root) = (master.port, master.ha_port, master.root.clone());
+    master.stop().await.unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    let mut spec = master_spec("broker-d", &namesrv.addr, BrokerRole::AsyncMaster);
+    spec.port = port;
+    spec.ha_port = ha_port;
+    let master = start_node(dir.path(), spec).await;
+    wait_for("the restarted master's route", || async {
+        admin.route("TBW102").await.is_ok_and(|route| {
+            route
+                .broker_datas
+                .iter()
+                .any(|b| b.master_addr() == Some(master.addr.as_str()))
+        })
+    })
+    .await;
+    let producer = Arc::new(start_producer(&namesrv.addr, "replication_diverge_2").await);
+    send_all(&producer, "Diverge", 10, 1).await;
+    let master_end = max_offset(&admin, &master.addr).await;
+    assert!(master_end < slave_end);
+
+    let slave = start_node(dir.path(), slave_spec("broker-d", &namesrv.addr, &master)).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(30), slave.task)
+        .await
+        .expect("the slave stops by itself")
+        .unwrap();
+    let error = outcome.expect_err("the slave refuses to go on");
+    assert!(
+        error.contains(&slave_end.to_string()) && error.contains(&master_end.to_string()),
+        "{error}"
+    );
+    producer.shutdown().await;
+    master.stop().await.unwrap();
+    namesrv.stop().await;
+}
