@@ -21,6 +21,11 @@
 //! Commits only change memory: the lead saves the table every `flushConsumerOffsetInterval`
 //! and at shutdown through [`ConsumerOffsetManager::persist`], as Java does, so a crash loses
 //! at most that interval of progress (consumers then see a few messages again).
+//!
+//! A slave takes its master's table every sync round (`slave_sync`), but consumers commit to
+//! the slave while the master is away. Those commits are remembered until the master has them:
+//! [`merge_master_offsets`] keeps each one the master is behind on and lists it to be handed
+//! back, so a master's return does not rewind its consumers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
@@ -29,7 +34,7 @@ use std::sync::Arc;
 
 use bolide_client::protocol::ProtocolError;
 use bolide_client::protocol::lenient_json::parse_lenient;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::persist::{CONSUMER_OFFSET_FILE_NAME, ConfigFile, DELAY_OFFSET_FILE_NAME, PersistError};
 use crate::store::mapped_file::{FileSystem, RealFileSystem};
@@ -52,10 +57,79 @@ pub fn split_offset_key(key: &str) -> Option<(&str, &str)> {
     (!group.contains(TOPIC_GROUP_SEPARATOR)).then_some((topic, group))
 }
 
+/// One queue of a topic as one consumer group consumes it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupQueue {
+    pub group: String,
+    pub topic: String,
+    pub queue_id: i32,
+}
+
+impl GroupQueue {
+    pub fn new(group: &str, topic: &str, queue_id: i32) -> Self {
+        Self {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            queue_id,
+        }
+    }
+
+    /// Its key in an [`OffsetTable`]: `topic@group`.
+    pub fn key(&self) -> String {
+        offset_key(&self.topic, &self.group)
+    }
+}
+
+/// A queue offset a slave must hand back to its master: the master is behind on it.
+pub type HandBack = (GroupQueue, i64);
+
+/// A slave's table after taking its master's, and the offsets the master must be told.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MasterMerge {
+    pub table: OffsetTable,
+    pub hand_back: Vec<HandBack>,
+}
+
+/// The master's table, except where a consumer committed to this slave an offset the master
+/// does not have or is behind on: the slave's value stays, and is listed to be handed back.
+/// An offset the master already has (or passed) is simply the master's; `local` entries not
+/// in `committed_here` came from an earlier sync and give way to the master's.
+pub fn merge_master_offsets(
+    master: OffsetTable,
+    local: &OffsetTable,
+    committed_here: &BTreeSet<GroupQueue>,
+) -> MasterMerge {
+    let mut table = master;
+    let mut hand_back = Vec::new();
+    for queue in committed_here {
+        let key = queue.key();
+        let Some(&mine) = local
+            .get(&key)
+            .and_then(|queues| queues.get(&queue.queue_id))
+        else {
+            continue;
+        };
+        let theirs = table
+            .get(&key)
+            .and_then(|queues| queues.get(&queue.queue_id));
+        if theirs.is_some_and(|&theirs| theirs >= mine) {
+            continue;
+        }
+        table.entry(key).or_default().insert(queue.queue_id, mine);
+        hand_back.push((queue.clone(), mine));
+    }
+    MasterMerge { table, hand_back }
+}
+
 /// Committed consumer offsets; shared by every processor behind an `Arc`.
+///
+/// Lock order: `table`, then `committed_here`.
 #[derive(Debug)]
 pub struct ConsumerOffsetManager {
     table: RwLock<OffsetTable>,
+    /// Queues whose offset was committed to this broker while it was a slave and that the
+    /// master has not confirmed yet. Empty on a master.
+    committed_here: Mutex<BTreeSet<GroupQueue>>,
     file: ConfigFile,
 }
 
@@ -74,6 +148,7 @@ impl ConsumerOffsetManager {
         let table = file.load(Self::from_json)?.unwrap_or_default();
         Ok(Self {
             table: RwLock::new(table),
+            committed_here: Mutex::new(BTreeSet::new()),
             file,
         })
     }
@@ -87,6 +162,54 @@ impl ConsumerOffsetManager {
             .entry(key)
             .or_default()
             .insert(queue_id, offset);
+    }
+
+    /// [`commit`](Self::commit) on a slave: the master never saw this commit, so it is also
+    /// remembered until a sync hands it back (see [`apply_master`](Self::apply_master)).
+    pub fn commit_on_slave(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        let mut table = self.table.write();
+        table
+            .entry(offset_key(topic, group))
+            .or_default()
+            .insert(queue_id, offset);
+        self.committed_here
+            .lock()
+            .insert(GroupQueue::new(group, topic, queue_id));
+    }
+
+    /// Takes the master's table as [`merge_master_offsets`] says, atomically with respect to
+    /// commits, and returns the offsets to hand back to the master. Queues the master already
+    /// has are forgotten; those to hand back stay remembered until
+    /// [`handed_back`](Self::handed_back) confirms them.
+    pub fn apply_master(&self, master: OffsetTable) -> Vec<HandBack> {
+        let mut table = self.table.write();
+        let mut committed_here = self.committed_here.lock();
+        let merge = merge_master_offsets(master, &table, &committed_here);
+        *table = merge.table;
+        let pending: BTreeSet<&GroupQueue> =
+            merge.hand_back.iter().map(|(queue, _)| queue).collect();
+        committed_here.retain(|queue| pending.contains(queue));
+        merge.hand_back
+    }
+
+    /// The master accepted these offsets: forget them, unless a consumer committed another
+    /// value here meanwhile (that one still has to reach the master).
+    pub fn handed_back(&self, accepted: &[HandBack]) {
+        let table = self.table.read();
+        let mut committed_here = self.committed_here.lock();
+        for (queue, offset) in accepted {
+            let current = table
+                .get(&queue.key())
+                .and_then(|queues| queues.get(&queue.queue_id));
+            if current == Some(offset) {
+                committed_here.remove(queue);
+            }
+        }
+    }
+
+    /// The queues committed here that the master has not confirmed yet.
+    pub fn committed_here(&self) -> BTreeSet<GroupQueue> {
+        self.committed_here.lock().clone()
     }
 
     /// The committed offset, or `None` if the group never committed one for this queue.
@@ -326,6 +449,11 @@ impl DelayOffsetTable {
 
     pub fn all(&self) -> BTreeMap<i32, i64> {
         self.table.read().clone()
+    }
+
+    /// Replaces every level's offset: a slave's copy of its master's progress.
+    pub fn replace_all(&self, table: BTreeMap<i32, i64>) {
+        *self.table.write() = table;
     }
 
     /// `{"offsetTable":{1:123,2:0}}`: the GET_ALL_DELAY_OFFSET body and delayOffset.json.

@@ -276,3 +276,112 @@ fn delay_offsets_are_fastjson_shaped_and_persist() -> TestResult {
     assert_eq!(pretty, quoted);
     Ok(())
 }
+
+fn table(entries: &[(&str, i32, i64)]) -> OffsetTable {
+    let mut table = OffsetTable::new();
+    for &(key, queue_id, offset) in entries {
+        table
+            .entry(key.to_owned())
+            .or_default()
+            .insert(queue_id, offset);
+    }
+    table
+}
+
+#[test]
+fn a_master_merge_keeps_and_hands_back_only_what_the_master_is_behind_on() {
+    let local = table(&[
+        ("T@cg", 0, 50),  // committed here, master behind: kept, handed back
+        ("T@cg", 1, 20),  // committed here, master ahead: the master's
+        ("T@cg", 2, 30),  // committed here, master equal: the master's, nothing to send
+        ("T@cg", 3, 9),   // committed here, master never saw the queue: kept, handed back
+        ("T@old", 0, 99), // from an earlier sync, gone from the master: dropped
+        ("U@cg", 0, 70),  // from an earlier sync, not committed here: the master's
+    ]);
+    let master = table(&[
+        ("T@cg", 0, 40),
+        ("T@cg", 1, 25),
+        ("T@cg", 2, 30),
+        ("U@cg", 0, 60),
+        ("V@cg", 0, 1),
+    ]);
+    let committed_here = BTreeSet::from([
+        GroupQueue::new("cg", "T", 0),
+        GroupQueue::new("cg", "T", 1),
+        GroupQueue::new("cg", "T", 2),
+        GroupQueue::new("cg", "T", 3),
+        // Committed, then removed locally (a deleted group): nothing to keep or send.
+        GroupQueue::new("gone", "T", 0),
+    ]);
+    let merge = merge_master_offsets(master, &local, &committed_here);
+    assert_eq!(
+        merge.table,
+        table(&[
+            ("T@cg", 0, 50),
+            ("T@cg", 1, 25),
+            ("T@cg", 2, 30),
+            ("T@cg", 3, 9),
+            ("U@cg", 0, 60),
+            ("V@cg", 0, 1),
+        ])
+    );
+    assert_eq!(
+        merge.hand_back,
+        vec![
+            (GroupQueue::new("cg", "T", 0), 50),
+            (GroupQueue::new("cg", "T", 3), 9)
+        ]
+    );
+}
+
+#[test]
+fn slave_commits_are_remembered_until_the_master_accepts_them() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let manager = ConsumerOffsetManager::load(dir.path())?;
+    manager.commit("cg", "T", 0, 5); // a master-style commit is not remembered
+    assert!(manager.committed_here().is_empty());
+    manager.commit_on_slave("cg", "T", 1, 50);
+    manager.commit_on_slave("cg", "T", 2, 7);
+    let master = table(&[("T@cg", 0, 6), ("T@cg", 1, 40), ("T@cg", 2, 8)]);
+    let hand_back = manager.apply_master(master.clone());
+    assert_eq!(hand_back, vec![(GroupQueue::new("cg", "T", 1), 50)]);
+    assert_eq!(manager.query("cg", "T", 0), Some(6));
+    assert_eq!(
+        manager.query("cg", "T", 1),
+        Some(50),
+        "the slave's larger offset stays"
+    );
+    assert_eq!(manager.query("cg", "T", 2), Some(8));
+    // Queue 2 is settled; queue 1 waits for the master's answer.
+    assert_eq!(
+        manager.committed_here(),
+        BTreeSet::from([GroupQueue::new("cg", "T", 1)])
+    );
+
+    // A hand-back that did not arrive: the next sync keeps the value and tries again.
+    assert_eq!(manager.apply_master(master.clone()), hand_back);
+    assert_eq!(manager.query("cg", "T", 1), Some(50));
+
+    // A consumer commits again while the hand-back is on its way: still to be sent.
+    manager.commit_on_slave("cg", "T", 1, 55);
+    manager.handed_back(&hand_back);
+    assert_eq!(manager.committed_here().len(), 1);
+    manager.handed_back(&[(GroupQueue::new("cg", "T", 1), 55)]);
+    assert!(manager.committed_here().is_empty());
+
+    // Once forgotten, the master's value wins again.
+    manager.apply_master(master);
+    assert_eq!(manager.query("cg", "T", 1), Some(40));
+    Ok(())
+}
+
+#[test]
+fn delay_offsets_are_replaced_whole() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let table = DelayOffsetTable::load(dir.path())?;
+    table.set(1, 10);
+    table.set(2, 20);
+    table.replace_all(BTreeMap::from([(2, 25), (3, 30)]));
+    assert_eq!(table.all(), BTreeMap::from([(2, 25), (3, 30)]));
+    Ok(())
+}

@@ -14,6 +14,7 @@ pub mod persist;
 pub mod processor;
 pub mod schedule;
 pub mod server;
+pub mod slave_sync;
 pub mod store;
 pub mod subscription_group;
 pub mod topic_config;

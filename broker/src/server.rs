@@ -16,6 +16,7 @@ use crate::namesrv_register::NamesrvRegistrar;
 use crate::persist::PersistError;
 use crate::processor::BrokerProcessor;
 use crate::schedule::ScheduleService;
+use crate::slave_sync::SlaveSync;
 use crate::store::mapped_file::RealFileSystem;
 use crate::store::{MessageStore, StoreError};
 use crate::subscription_group::SubscriptionGroupManager;
@@ -144,6 +145,8 @@ pub async fn run(
             master_address(ha_master_address, registrar.clone()),
             arrived_wakes_pulls(&processor),
         );
+        // Topics, groups and offsets come from the master too (Java's SlaveSynchronize).
+        background.spawn(Arc::new(SlaveSync::new(processor.clone())).run(shutdown.clone()));
         let (diverged, stop) = (diverged.clone(), stop_trigger.clone());
         let slave_shutdown = shutdown.clone();
         background.spawn(async move {

@@ -202,6 +202,24 @@ impl SubscriptionGroupManager {
         self.table.read().data_version
     }
 
+    /// A slave's copy of its master's table (protocol.md §7): taken whole, version included,
+    /// unless the versions already match, and saved. `Ok(false)` when nothing changed.
+    pub fn replace_all(&self, master: SubscriptionGroupWrapper) -> Result<bool, PersistError> {
+        {
+            let mut table = self.table.write();
+            if table.data_version == master.data_version {
+                return Ok(false);
+            }
+            *table = master;
+            for (name, config) in &mut table.subscription_group_table {
+                if config.group_name.is_empty() {
+                    config.group_name.clone_from(name);
+                }
+            }
+        }
+        self.persist().map(|()| true)
+    }
+
     /// Writes the table to subscriptionGroup.json (a no-op when the file already holds it).
     pub fn persist(&self) -> Result<(), PersistError> {
         self.file.save(|| self.table.read().encode())
@@ -325,6 +343,34 @@ mod tests {
             error.to_string().contains("subscriptionGroup.json"),
             "{error}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_slave_takes_the_masters_table_whole_and_saves_it() -> TestResult {
+        let master_dir = tempfile::tempdir()?;
+        let master = SubscriptionGroupManager::load(master_dir.path(), true)?;
+        let mut config = SubscriptionGroupConfig::new("cg");
+        config.retry_max_times = 3;
+        master.update(config.clone())?;
+        // Two changes to the slave's one: the versions differ even within one millisecond.
+        master.update(config.clone())?;
+        let dir = tempfile::tempdir()?;
+        let slave = SubscriptionGroupManager::load(dir.path(), true)?;
+        slave.find_or_create("only_on_slave");
+
+        let mut copy = master.all();
+        assert!(slave.replace_all(copy.clone())?);
+        assert_eq!(slave.all(), master.all());
+        assert!(!slave.contains("only_on_slave"));
+        let reloaded = SubscriptionGroupManager::load(dir.path(), true)?;
+        assert_eq!(reloaded.get("cg"), Some(config));
+        assert_eq!(reloaded.data_version(), master.data_version());
+
+        // The same version again: nothing to do.
+        copy.subscription_group_table.clear();
+        assert!(!slave.replace_all(copy)?);
+        assert!(slave.contains("cg"));
         Ok(())
     }
 

@@ -430,6 +430,25 @@ impl TopicConfigManager {
         self.create_if_absent(&dlq_topic(group), DLQ_QUEUE_NUMS, perm::READ_WRITE, 0)
     }
 
+    /// A slave's copy of its master's table (protocol.md §7): taken whole, version included,
+    /// unless the versions already match, and saved. `Ok(false)` when nothing changed.
+    pub fn replace_all(&self, master: TopicConfigSerializeWrapper) -> Result<bool, PersistError> {
+        {
+            let mut table = self.table.write();
+            if table.data_version == master.data_version {
+                return Ok(false);
+            }
+            *table = master;
+            for (name, config) in &mut table.topic_config_table {
+                // As in `load`: a nameless entry would register as "".
+                if config.topic_name.is_empty() {
+                    config.topic_name.clone_from(name);
+                }
+            }
+        }
+        self.persist().map(|()| true)
+    }
+
     /// Writes the table to topics.json (a no-op when the file already holds it).
     pub fn persist(&self) -> Result<(), PersistError> {
         self.file.save(|| self.table.read().encode())

@@ -399,3 +399,32 @@ fn concurrent_auto_creation_creates_once() -> TestResult {
     assert_eq!(manager.data_version().counter, 1);
     Ok(())
 }
+
+#[test]
+fn a_slave_takes_the_masters_table_whole_and_saves_it() -> TestResult {
+    let master_dir = tempfile::tempdir()?;
+    let master = TopicConfigManager::load(master_dir.path(), settings())?;
+    master.update(TopicConfig::new("OnMaster"))?;
+    // Two changes to the slave's one: the versions differ even within one millisecond.
+    master.update(TopicConfig::new("OnMaster"))?;
+    let dir = tempfile::tempdir()?;
+    let slave = TopicConfigManager::load(dir.path(), settings())?;
+    slave.update(TopicConfig::new("OnlyOnSlave"))?;
+
+    let mut copy = master.all();
+    // A nameless entry is named after its key, as when loading a file.
+    copy.topic_config_table
+        .insert("Nameless".to_owned(), TopicConfig::new(""));
+    assert!(slave.replace_all(copy.clone())?);
+    assert_eq!(slave.data_version(), master.data_version());
+    assert!(slave.contains("OnMaster") && !slave.contains("OnlyOnSlave"));
+    assert_eq!(expect(&slave, "Nameless")?.topic_name, "Nameless");
+    let reloaded = TopicConfigManager::load(dir.path(), settings())?;
+    assert_eq!(reloaded.all(), slave.all());
+
+    // The same version again: nothing to do.
+    copy.topic_config_table.clear();
+    assert!(!slave.replace_all(copy)?);
+    assert!(slave.contains("OnMaster"));
+    Ok(())
+}

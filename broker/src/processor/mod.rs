@@ -10,6 +10,8 @@ mod pull;
 mod query;
 mod retry;
 mod send;
+#[cfg(test)]
+mod slave_tests;
 
 pub(crate) use retry::InternalMessage;
 
@@ -58,6 +60,9 @@ pub struct BrokerProcessor {
     pub ha_master: OnceLock<Arc<HaMaster>>,
     started: Instant,
     pub boot_timestamp_ms: i64,
+    /// Physical memory, the base of `accessMessageInMemoryMaxRatio` when a pull's lag is
+    /// judged: read once at start (tests set a small value to make pulls lag).
+    pub physical_memory_bytes: u64,
 }
 
 impl std::fmt::Debug for BrokerProcessor {
@@ -139,6 +144,7 @@ impl BrokerProcessor {
             ha_master: OnceLock::new(),
             started: Instant::now(),
             boot_timestamp_ms: crate::store::commit_log::now_ms(),
+            physical_memory_bytes: pull::physical_memory_bytes(),
         }
     }
 

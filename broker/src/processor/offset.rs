@@ -43,13 +43,21 @@ impl BrokerProcessor {
         with_header(request, &QueryConsumerOffsetResponseHeader { offset })
     }
 
+    /// Stores a commit. Consumers commit to a slave only while its master is away (§7), so a
+    /// slave also remembers the commit to hand it back when the master returns.
     pub(super) fn update_consumer_offset(&self, request: &RemotingCommand) -> Response {
         let h: UpdateConsumerOffsetRequestHeader = match header(request) {
             Ok(h) => h,
             Err(response) => return *response,
         };
-        self.offsets
-            .commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+        let (group, topic) = (&h.consumer_group, &h.topic);
+        if self.is_slave() {
+            self.offsets
+                .commit_on_slave(group, topic, h.queue_id, h.commit_offset);
+        } else {
+            self.offsets
+                .commit(group, topic, h.queue_id, h.commit_offset);
+        }
         success(request)
     }
 
