@@ -11,6 +11,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::allocate::allocate_averagely;
+use super::broker_choice::{self, PullFromTable};
 use super::{ConsumerConfig, ListenerKind, pull};
 use crate::producer::route_source::{RouteSource, unregister_client};
 use crate::protocol::body::{ConsumerListBody, ResetOffsetBody};
@@ -23,7 +24,7 @@ use crate::protocol::heartbeat::{
     ConsumeType, ConsumerData, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
     MessageModel, MessageQueue, SubscriptionData, UnlockBatchRequestBody,
 };
-use crate::protocol::route::{TopicRouteData, perm};
+use crate::protocol::route::{BrokerData, TopicRouteData, perm};
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::{
     InboundRequestHandler, RemotingClient, Shutdown, ShutdownTrigger, shutdown_channel, ticker,
@@ -106,6 +107,8 @@ pub(super) struct Instance {
     /// The consumed offset of every owned queue: the next message to consume. Only the
     /// queue's pull loop moves it; queues given up are removed once committed.
     pub offsets: Mutex<HashMap<MessageQueue, i64>>,
+    /// Which broker (master or slave) each queue's next pull goes to.
+    pub pull_from: PullFromTable,
     owned: Mutex<HashMap<MessageQueue, PullTask>>,
     /// Broker addresses that accepted a heartbeat: sent UNREGISTER_CLIENT at shutdown.
     heartbeated: Mutex<HashSet<String>>,
@@ -145,6 +148,7 @@ impl Instance {
             route_source,
             routes: RwLock::new(HashMap::new()),
             offsets: Mutex::new(HashMap::new()),
+            pull_from: PullFromTable::default(),
             owned: Mutex::new(HashMap::new()),
             heartbeated: Mutex::new(HashSet::new()),
             locks: Mutex::new(HashMap::new()),
@@ -170,15 +174,26 @@ impl Instance {
         queues
     }
 
-    /// The master address of `broker_name` in any cached route.
-    pub fn master_addr(&self, broker_name: &str) -> Option<String> {
-        self.routes.read().values().find_map(|route| {
-            route
-                .broker_datas
-                .iter()
-                .find(|b| b.broker_name == broker_name)
-                .and_then(|b| b.master_addr().map(str::to_owned))
-        })
+    /// `queue`'s broker entry (master and slaves), from the cached routes.
+    pub fn broker_data(&self, queue: &MessageQueue) -> Option<BrokerData> {
+        let routes = self.routes.read();
+        broker_choice::find_broker(&routes, &queue.topic, &queue.broker_name).cloned()
+    }
+
+    /// The master address of `queue`'s broker: for writes and locks, which slaves refuse.
+    pub fn master_addr(&self, queue: &MessageQueue) -> Option<String> {
+        self.broker_data(queue)
+            .and_then(|broker| broker.master_addr().map(str::to_owned))
+    }
+
+    /// Where `queue`'s offset requests go: its master, else a slave (protocol.md §7).
+    pub fn admin_addr(&self, queue: &MessageQueue) -> Result<String, String> {
+        let broker = self
+            .broker_data(queue)
+            .ok_or_else(|| format!("no route knows broker {}", queue.broker_name))?;
+        broker_choice::admin_addr(&broker)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no address known for broker {}", queue.broker_name))
     }
 
     /// Looks every subscribed topic up again; a failed lookup keeps the old route.
@@ -269,6 +284,7 @@ impl Instance {
         for (queue, task) in dropped {
             tracing::info!(?queue, "queue given up");
             task.stop().await;
+            self.pull_from.forget(&queue);
             if self.is_broadcasting() {
                 // Kept in memory, in case the queue comes back.
                 continue;
@@ -410,10 +426,10 @@ impl Instance {
             .is_some_and(|granted| granted.elapsed() < LOCK_LIFETIME)
     }
 
-    /// LOCK_BATCH_MQ for `queues` of one broker: records the grants and forgets the
-    /// refusals. Returns how many were granted.
+    /// LOCK_BATCH_MQ for `queues` of one broker, to its master only (as Java: locks are the
+    /// master's): records the grants and forgets the refusals. Returns how many were granted.
     pub async fn lock(&self, broker_name: &str, queues: BTreeSet<MessageQueue>) -> usize {
-        let Some(addr) = self.master_addr(broker_name) else {
+        let Some(addr) = queues.first().and_then(|queue| self.master_addr(queue)) else {
             tracing::warn!(broker_name, "cannot lock queues: no master");
             return 0;
         };
@@ -494,7 +510,8 @@ impl Instance {
                 .insert(queue.clone());
         }
         for (broker_name, queues) in by_broker {
-            let Some(addr) = self.master_addr(broker_name) else {
+            let Some(addr) = queues.first().and_then(|queue| self.master_addr(queue)) else {
+                tracing::debug!(broker_name, "no master to unlock queues at");
                 continue;
             };
             let body = UnlockBatchRequestBody {
@@ -533,7 +550,12 @@ impl Instance {
     }
 }
 
-/// `topic`'s readable queues on brokers with a master, and those masters' addresses.
+/// `topic`'s readable queues on brokers with an address, and one address of each of those
+/// brokers (its master, else a slave) to ask for the group's members.
+///
+/// A broker whose master has left the route keeps its queues while a slave remains: the
+/// slave holds the replicated messages, and dropping the queues would stop their
+/// consumption (Java keeps every readable queue of the route).
 pub(crate) fn readable_queues(
     topic: &str,
     route: &TopicRouteData,
@@ -544,13 +566,13 @@ pub(crate) fn readable_queues(
         if !perm::is_readable(queue_data.perm) {
             continue;
         }
-        let master = route
+        let addr = route
             .broker_datas
             .iter()
             .find(|b| b.broker_name == queue_data.broker_name)
-            .and_then(|b| b.master_addr());
-        let Some(master) = master else { continue };
-        addrs.insert(master.to_owned());
+            .and_then(broker_choice::admin_addr);
+        let Some(addr) = addr else { continue };
+        addrs.insert(addr.to_owned());
         for queue_id in 0..queue_data.read_queue_nums.max(0) {
             queues.push(MessageQueue::new(topic, &queue_data.broker_name, queue_id));
         }

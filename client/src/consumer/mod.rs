@@ -48,9 +48,15 @@
 //! * An admin's offset reset (`mqadmin resetOffsetByTime`) reaches running members as the
 //!   broker's RESET_CONSUMER_CLIENT_OFFSET: each owned queue drops what it pulled and goes on
 //!   from the new offset, as Java's consumer does.
+//! * Masters and slaves (protocol.md §7): each queue is pulled from the broker its last
+//!   pull response suggested (`suggestWhichBrokerId`), else its master, else a slave, and a
+//!   pull whose broker cannot be reached tries the next one at once; offsets go to the
+//!   master, else a slave. So a group keeps consuming replicated messages from a slave
+//!   when its master dies. Send-backs and queue locks go to the master only.
 //! * Not implemented: SQL92 filters, consume batches over 1.
 
 mod allocate;
+pub(crate) mod broker_choice;
 mod error;
 pub(crate) mod instance;
 mod local_offsets;

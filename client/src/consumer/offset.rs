@@ -2,6 +2,10 @@
 //! the group's `consume_from_where`) and the commits (UPDATE_CONSUMER_OFFSET, answered, so
 //! that a queue handed over after a commit is never read from an older offset).
 //! Broadcasting groups keep offsets in a local file instead ([`super::local_offsets`]).
+//!
+//! Every request here goes to the queue's master, else to a slave of it (Java
+//! `findBrokerAddressInAdmin`), so that a group whose master is gone still starts queues
+//! and keeps its progress on the broker that now serves it.
 
 use super::instance::Instance;
 use super::{local_offsets, retry_topic};
@@ -18,9 +22,7 @@ impl Instance {
     /// Where a queue's pull loop starts: the committed offset (in memory when
     /// broadcasting), else per `consume_from_where` (retry topics from 0).
     pub async fn start_offset(&self, queue: &MessageQueue) -> Result<i64, String> {
-        let addr = self
-            .master_addr(&queue.broker_name)
-            .ok_or_else(|| format!("no master for broker {}", queue.broker_name))?;
+        let addr = self.admin_addr(queue)?;
         if self.is_broadcasting() {
             if let Some(offset) = self.offsets.lock().get(queue) {
                 return Ok(*offset);
@@ -48,7 +50,7 @@ impl Instance {
             }
             ResponseCode::QUERY_NOT_FOUND => self.initial_offset(&addr, queue).await,
             code => Err(format!(
-                "QUERY_CONSUMER_OFFSET refused: code {code}, {}",
+                "QUERY_CONSUMER_OFFSET refused by {addr}: code {code}, {}",
                 response.remark_text()
             )),
         }
@@ -131,7 +133,7 @@ impl Instance {
             .map_err(|error| error.to_string())?;
         if response.code != ResponseCode::SUCCESS {
             return Err(format!(
-                "{name} refused: code {}, {}",
+                "{name} refused by {addr}: code {}, {}",
                 response.code,
                 response.remark_text()
             ));
@@ -145,9 +147,12 @@ impl Instance {
         if self.is_broadcasting() {
             return;
         }
-        let Some(addr) = self.master_addr(&queue.broker_name) else {
-            tracing::warn!(?queue, "offset not committed: no master");
-            return;
+        let addr = match self.admin_addr(queue) {
+            Ok(addr) => addr,
+            Err(reason) => {
+                tracing::warn!(?queue, offset, "offset not committed: {reason}");
+                return;
+            }
         };
         let header = UpdateConsumerOffsetRequestHeader {
             consumer_group: self.config.group.clone(),
@@ -166,6 +171,7 @@ impl Instance {
             Ok(response) if response.code == ResponseCode::SUCCESS => {}
             Ok(response) => tracing::warn!(
                 ?queue,
+                addr,
                 "offset not committed: code {}, {}",
                 response.code,
                 response.remark_text()

@@ -78,20 +78,10 @@ pub(super) async fn pull_loop(
                     continue;
                 }
                 Fetch::Moved { next } => next,
-                Fetch::Found {
-                    messages,
-                    next,
-                    addr,
-                } => {
-                    let outcome = consume_in_order(
-                        &instance,
-                        &listener,
-                        &queue,
-                        &addr,
-                        messages,
-                        &mut shutdown,
-                    )
-                    .await;
+                Fetch::Found { messages, next } => {
+                    let outcome =
+                        consume_in_order(&instance, &listener, &queue, messages, &mut shutdown)
+                            .await;
                     match outcome {
                         Outcome::Done => next,
                         Outcome::Interrupted => return,
@@ -136,7 +126,6 @@ async fn consume_in_order(
     instance: &Instance,
     listener: &OrderlyListener,
     queue: &MessageQueue,
-    addr: &str,
     messages: Vec<StoredMessage>,
     shutdown: &mut Shutdown,
 ) -> Outcome {
@@ -162,7 +151,7 @@ async fn consume_in_order(
                 break;
             }
             if message.reconsume_times >= config.max_reconsume_times {
-                match pull::send_back(instance, queue, addr, &message, -1).await {
+                match pull::send_back(instance, queue, &message, -1).await {
                     Ok(()) => {
                         tracing::warn!(?queue, msg_id = %message.msg_id(),
                             "orderly message suspended too often: sent to the DLQ");

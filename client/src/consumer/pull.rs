@@ -1,6 +1,9 @@
 //! One owned queue's pull loop: PULL_MESSAGE with long polling, the exact tag re-filter,
 //! the listener, CONSUMER_SEND_MSG_BACK for messages it wants later, and the queue's
 //! consumed offset. Runs until its queue is given up or the consumer shuts down.
+//!
+//! Pulls go to the master or a slave as the broker suggests ([`super::broker_choice`]);
+//! send-backs are writes, so they always go to the master.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +12,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::broker_choice;
 use super::instance::Instance;
 use super::{ConsumeStatus, Listener, ListenerKind, PULL_BATCH_SIZE, orderly};
 use crate::producer::MAX_MESSAGE_BYTES;
@@ -85,11 +89,7 @@ pub(super) async fn pull_loop(
                 continue;
             }
             Fetch::Moved { next } => next,
-            Fetch::Found {
-                messages,
-                next,
-                addr,
-            } => {
+            Fetch::Found { messages, next } => {
                 ahead = Some(tokio::spawn({
                     let (instance, queue) = (instance.clone(), queue.clone());
                     let (subscription, mut shutdown) = (subscription.clone(), shutdown.clone());
@@ -106,7 +106,7 @@ pub(super) async fn pull_loop(
                         .await
                     }
                 }));
-                if !consume(&instance, &listener, &queue, &addr, messages, &mut shutdown).await {
+                if !consume(&instance, &listener, &queue, messages, &mut shutdown).await {
                     return;
                 }
                 next
@@ -150,12 +150,11 @@ pub(super) enum Fetch {
     Failed,
     /// Nothing to consume (none yet, or the offset moved): continue at `next`.
     Moved { next: i64 },
-    /// Messages that passed the tag filter, ready for the listener (possibly none), the
-    /// offset after them and the broker they came from.
+    /// Messages that passed the tag filter, ready for the listener (possibly none), and the
+    /// offset after them.
     Found {
         messages: Vec<StoredMessage>,
         next: i64,
-        addr: String,
     },
 }
 
@@ -168,8 +167,12 @@ pub(super) async fn fetch(
     consumed: i64,
     shutdown: &mut Shutdown,
 ) -> Fetch {
-    let Some(addr) = instance.master_addr(&queue.broker_name) else {
-        tracing::warn!(?queue, "no master to pull from");
+    let Some(broker) = instance.broker_data(queue) else {
+        tracing::warn!(
+            ?queue,
+            "no route knows broker {} to pull from",
+            queue.broker_name
+        );
         return Fetch::Failed;
     };
     let config = &instance.config;
@@ -193,14 +196,19 @@ pub(super) async fn fetch(
         expression_type: Some(subscription.expression_type.clone()),
         broker_name: Some(queue.broker_name.clone()),
     };
-    let request = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields());
     let timeout = config.suspend_timeout + PULL_TIMEOUT_MARGIN;
+    let suggested_id = instance.pull_from.suggested(queue);
+    let pulled = broker_choice::pull(&instance.remoting, &broker, suggested_id, &header, timeout);
     let response = tokio::select! {
         () = shutdown.wait() => return Fetch::Shutdown,
-        response = instance.remoting.invoke(&addr, request, timeout) => response,
+        response = pulled => response,
     };
     let response = match response {
-        Ok(response) => response,
+        Ok((response, target)) => {
+            tracing::trace!(?queue, broker_id = target.broker_id, "pulled");
+            instance.pull_from.update(queue, &response);
+            response
+        }
         Err(error) => {
             tracing::warn!(?queue, "pull failed: {error}");
             return Fetch::Failed;
@@ -223,7 +231,6 @@ pub(super) async fn fetch(
                     .map(prepare)
                     .collect(),
                 next,
-                addr,
             },
             Err(error) => {
                 tracing::warn!(?queue, "undecodable pull body: {error}");
@@ -268,7 +275,6 @@ async fn consume(
     instance: &Instance,
     listener: &Listener,
     queue: &MessageQueue,
-    addr: &str,
     mut messages: Vec<StoredMessage>,
     shutdown: &mut Shutdown,
 ) -> bool {
@@ -282,7 +288,7 @@ async fn consume(
                 continue;
             }
             if status == ConsumeStatus::Later
-                && let Err(reason) = send_back(instance, queue, addr, &message, 0).await
+                && let Err(reason) = send_back(instance, queue, &message, 0).await
             {
                 tracing::warn!(?queue, "send-back failed, consuming again: {reason}");
                 again.push(message);
@@ -353,14 +359,18 @@ async fn run_listener(
 }
 
 /// CONSUMER_SEND_MSG_BACK: the broker stores the message again in `%RETRY%<group>`, or
-/// in `%DLQ%<group>` when its deliveries are used up or `delay_level` is negative.
+/// in `%DLQ%<group>` when its deliveries are used up or `delay_level` is negative. It goes
+/// to the queue's master whichever broker the message was pulled from: a slave stores
+/// nothing (Java `findBrokerAddressInPublish`).
 pub(super) async fn send_back(
     instance: &Instance,
     queue: &MessageQueue,
-    addr: &str,
     message: &StoredMessage,
     delay_level: i32,
 ) -> Result<(), String> {
+    let addr = instance
+        .master_addr(queue)
+        .ok_or_else(|| format!("no master of broker {} to send back to", queue.broker_name))?;
     let header = ConsumerSendMsgBackRequestHeader {
         offset: message.physical_offset,
         group: instance.config.group.clone(),
@@ -375,12 +385,12 @@ pub(super) async fn send_back(
         RemotingCommand::request(RequestCode::CONSUMER_SEND_MSG_BACK, header.to_ext_fields());
     let response = instance
         .remoting
-        .invoke(addr, request, instance.config.admin_timeout)
+        .invoke(&addr, request, instance.config.admin_timeout)
         .await
         .map_err(|error| error.to_string())?;
     if response.code != ResponseCode::SUCCESS {
         return Err(format!(
-            "code {}, {}",
+            "refused by {addr}: code {}, {}",
             response.code,
             response.remark_text()
         ));

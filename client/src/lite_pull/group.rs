@@ -168,6 +168,7 @@ impl Shared {
             if let Some(task) = task {
                 task.stop().await;
             }
+            self.remote.forget_pull_from(&queue);
             if let Some(offset) = offset.filter(|_| self.config.auto_commit)
                 && let Err(error) = self.remote.commit(&queue, offset, true).await
             {

@@ -34,6 +34,10 @@
 //!   in the header, long-polled up to 20 s, batches of `pull_batch_size`, default 10), tags
 //!   re-checked exactly, zlib bodies inflated. A queue is not pulled while it buffers
 //!   `pull_threshold_per_queue` messages (default 1000), so memory is bounded per queue.
+//! * Masters and slaves (protocol.md §7), as the push consumer: a queue is pulled from the
+//!   broker its last pull response suggested, else its master, else a slave, moving on at
+//!   once from a broker that cannot be reached; offset requests go to the master, else a
+//!   slave. A queue whose master has died is read on from its slave.
 //! * `poll` gives up to `pull_batch_size` buffered messages of one queue (queues served in
 //!   turn, paused ones skipped), waiting up to its timeout (default 5 s), and moves that
 //!   queue's consumed offset past them. A queue without a committed offset starts per
@@ -612,7 +616,7 @@ impl LitePullConsumer {
         timestamp_ms: i64,
     ) -> Result<i64> {
         self.is_running()?;
-        if self.shared.remote.master_addr(&queue.broker_name).is_err() {
+        if self.shared.remote.admin_addr(queue).is_err() {
             self.shared.remote.refresh_route(&queue.topic).await?;
         }
         self.shared.remote.search_offset(queue, timestamp_ms).await
@@ -643,7 +647,7 @@ impl LitePullConsumer {
     /// `None` when it has none.
     pub async fn committed(&self, queue: &MessageQueue) -> Result<Option<i64>> {
         self.is_running()?;
-        if self.shared.remote.master_addr(&queue.broker_name).is_err() {
+        if self.shared.remote.admin_addr(queue).is_err() {
             self.shared.remote.refresh_route(&queue.topic).await?;
         }
         self.shared.remote.query_offset(queue).await

@@ -1,6 +1,9 @@
 //! A lite pull consumer's requests to name servers and brokers: routes, heartbeats, the
 //! group's member list, offsets (query, min, max, commit), PULL_MESSAGE, UNREGISTER_CLIENT.
 //! Each is one request and its typed answer; retry policy belongs to the callers.
+//!
+//! Pulls go to the master or a slave as the broker suggests, offset requests to the master
+//! else a slave ([`crate::consumer::broker_choice`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -9,6 +12,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use super::error::{LitePullError, Result};
+use crate::consumer::broker_choice::{self, PullFromTable};
 use crate::producer::route_source::{RouteSource, unregister_client};
 use crate::protocol::body::ConsumerListBody;
 use crate::protocol::broker_header::{
@@ -20,7 +24,7 @@ use crate::protocol::broker_header::{
 };
 use crate::protocol::header::CommandHeader;
 use crate::protocol::heartbeat::{HeartbeatData, MessageQueue, SubscriptionData};
-use crate::protocol::route::TopicRouteData;
+use crate::protocol::route::{BrokerData, TopicRouteData};
 use crate::protocol::{ExtFields, RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::RemotingClient;
 
@@ -40,6 +44,8 @@ pub(super) struct Remote {
     timeout: Duration,
     /// Brokers that accepted a heartbeat: sent UNREGISTER_CLIENT at shutdown.
     heartbeated: Mutex<HashSet<String>>,
+    /// Which broker (master or slave) each queue's next pull goes to.
+    pull_from: PullFromTable,
 }
 
 impl Remote {
@@ -58,6 +64,7 @@ impl Remote {
             client_id,
             timeout,
             heartbeated: Mutex::new(HashSet::new()),
+            pull_from: PullFromTable::default(),
         }
     }
 
@@ -81,15 +88,25 @@ impl Remote {
         }
     }
 
-    /// The master address of `broker_name` in any cached route.
-    pub fn master_addr(&self, broker_name: &str) -> Result<String> {
-        self.routes
-            .read()
-            .values()
-            .flat_map(|route| route.broker_datas.iter())
-            .find(|broker| broker.broker_name == broker_name)
-            .and_then(|broker| broker.master_addr().map(str::to_owned))
-            .ok_or_else(|| remote(format!("no master known for broker {broker_name}")))
+    /// `queue`'s broker entry (master and slaves), from the cached routes.
+    fn broker_data(&self, queue: &MessageQueue) -> Result<BrokerData> {
+        let routes = self.routes.read();
+        broker_choice::find_broker(&routes, &queue.topic, &queue.broker_name)
+            .cloned()
+            .ok_or_else(|| remote(format!("no route knows broker {}", queue.broker_name)))
+    }
+
+    /// Where `queue`'s offset requests go: its master, else a slave (protocol.md §7).
+    pub fn admin_addr(&self, queue: &MessageQueue) -> Result<String> {
+        let broker = self.broker_data(queue)?;
+        broker_choice::admin_addr(&broker)
+            .map(str::to_owned)
+            .ok_or_else(|| remote(format!("no address known for broker {}", queue.broker_name)))
+    }
+
+    /// Forgets which broker `queue` was pulled from (the queue was given up).
+    pub fn forget_pull_from(&self, queue: &MessageQueue) {
+        self.pull_from.forget(queue);
     }
 
     /// Every broker (masters and slaves) of every cached route.
@@ -157,7 +174,7 @@ impl Remote {
 
     /// The group's committed offset of `queue`; `None` when the broker has none.
     pub async fn query_offset(&self, queue: &MessageQueue) -> Result<Option<i64>> {
-        let addr = self.master_addr(&queue.broker_name)?;
+        let addr = self.admin_addr(queue)?;
         let header = QueryConsumerOffsetRequestHeader {
             consumer_group: self.group.clone(),
             topic: queue.topic.clone(),
@@ -179,7 +196,7 @@ impl Remote {
 
     /// GET_MIN_OFFSET: the first offset `queue` still stores.
     pub async fn min_offset(&self, queue: &MessageQueue) -> Result<i64> {
-        let addr = self.master_addr(&queue.broker_name)?;
+        let addr = self.admin_addr(queue)?;
         let header = GetMinOffsetRequestHeader {
             topic: queue.topic.clone(),
             queue_id: queue.queue_id,
@@ -197,7 +214,7 @@ impl Remote {
 
     /// GET_MAX_OFFSET: the offset `queue`'s next message will get.
     pub async fn max_offset(&self, queue: &MessageQueue) -> Result<i64> {
-        let addr = self.master_addr(&queue.broker_name)?;
+        let addr = self.admin_addr(queue)?;
         let header = GetMaxOffsetRequestHeader {
             topic: queue.topic.clone(),
             queue_id: queue.queue_id,
@@ -216,7 +233,7 @@ impl Remote {
     /// SEARCH_OFFSET_BY_TIMESTAMP: the offset of `queue`'s first message stored at or after
     /// `timestamp_ms` (the max offset when there is none).
     pub async fn search_offset(&self, queue: &MessageQueue, timestamp_ms: i64) -> Result<i64> {
-        let addr = self.master_addr(&queue.broker_name)?;
+        let addr = self.admin_addr(queue)?;
         let header = SearchOffsetRequestHeader {
             topic: queue.topic.clone(),
             queue_id: queue.queue_id,
@@ -237,7 +254,7 @@ impl Remote {
     /// UPDATE_CONSUMER_OFFSET. `oneway` for the periodic commits (as Java sends them),
     /// answered when the caller wants to know the broker has it.
     pub async fn commit(&self, queue: &MessageQueue, offset: i64, oneway: bool) -> Result<()> {
-        let addr = self.master_addr(&queue.broker_name)?;
+        let addr = self.admin_addr(queue)?;
         let header = UpdateConsumerOffsetRequestHeader {
             consumer_group: self.group.clone(),
             topic: queue.topic.clone(),
@@ -268,10 +285,11 @@ impl Remote {
 
     /// One PULL_MESSAGE as Java's lite pull consumer sends it: the subscription travels in
     /// the header (so the broker needs no heartbeat subscription), no offset is committed
-    /// through it, and the broker may hold it for `suspend` when nothing is there.
+    /// through it, and the broker may hold it for `suspend` when nothing is there. It goes
+    /// to the broker the queue's last pull response suggested, as the push consumer's do.
     pub async fn pull(&self, request: PullRequest<'_>) -> Result<RemotingCommand> {
         let queue = request.queue;
-        let addr = self.master_addr(&queue.broker_name)?;
+        let broker = self.broker_data(queue)?;
         let header = PullMessageRequestHeader {
             consumer_group: self.group.clone(),
             topic: queue.topic.clone(),
@@ -290,11 +308,19 @@ impl Remote {
             expression_type: Some(request.subscription.expression_type.clone()),
             broker_name: Some(queue.broker_name.clone()),
         };
-        let command = RemotingCommand::request(RequestCode::PULL_MESSAGE, header.to_ext_fields());
-        self.remoting
-            .invoke(&addr, command, request.timeout)
-            .await
-            .map_err(|error| remote(format!("pull from {addr}: {error}")))
+        let suggested_id = self.pull_from.suggested(queue);
+        let pulled = broker_choice::pull(
+            &self.remoting,
+            &broker,
+            suggested_id,
+            &header,
+            request.timeout,
+        )
+        .await;
+        let (response, _) = pulled
+            .map_err(|error| remote(format!("pull from broker {}: {error}", broker.broker_name)))?;
+        self.pull_from.update(queue, &response);
+        Ok(response)
     }
 
     /// UNREGISTER_CLIENT to every broker that took a heartbeat, then closes the connections
@@ -332,8 +358,8 @@ fn refused(addr: &str, what: &str, code: i32, response: &RemotingCommand) -> Lit
     ))
 }
 
-/// `topic`'s readable queues on brokers with a master, sorted (the push consumer's rule), and
-/// those masters' addresses.
+/// `topic`'s readable queues on brokers with an address (a master, or a slave only), sorted
+/// (the push consumer's rule), and one address of each of those brokers.
 pub(super) fn readable_queues(
     topic: &str,
     route: &TopicRouteData,
@@ -350,11 +376,12 @@ mod tests {
     use super::*;
     use crate::protocol::route::{BrokerData, QueueData, perm};
 
-    fn broker(name: &str, master: Option<&str>) -> BrokerData {
+    fn broker(name: &str, addrs: &[(u64, &str)]) -> BrokerData {
         BrokerData {
-            broker_addrs: master
-                .map(|addr| BTreeMap::from([(0, addr.to_owned())]))
-                .unwrap_or_default(),
+            broker_addrs: addrs
+                .iter()
+                .map(|(id, addr)| (*id, (*addr).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
             broker_name: name.to_owned(),
             cluster: "c".to_owned(),
             enable_acting_master: false,
@@ -372,19 +399,22 @@ mod tests {
     }
 
     #[test]
-    fn readable_queues_skip_unreadable_and_masterless_brokers() {
+    fn readable_queues_skip_unreadable_and_addressless_brokers() {
         let route = TopicRouteData {
             broker_datas: vec![
-                broker("b", Some("10.0.0.2:10911")),
-                broker("a", Some("10.0.0.1:10911")),
-                broker("c", Some("10.0.0.3:10911")),
-                broker("d", None),
+                broker("b", &[(0, "10.0.0.2:10911"), (1, "10.0.1.2:10911")]),
+                broker("a", &[(0, "10.0.0.1:10911")]),
+                broker("c", &[(0, "10.0.0.3:10911")]),
+                broker("d", &[]),
+                // Its master has left the route; its slave still serves the messages.
+                broker("e", &[(2, "10.0.2.5:10911"), (1, "10.0.1.5:10911")]),
             ],
             queue_datas: vec![
                 queues("b", perm::READ | perm::WRITE, 2),
                 queues("a", perm::READ, 1),
                 queues("c", perm::WRITE, 4),
                 queues("d", perm::READ, 4),
+                queues("e", perm::READ, 1),
             ],
             ..TopicRouteData::default()
         };
@@ -395,12 +425,18 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [("a".into(), 0), ("b".into(), 0), ("b".into(), 1)],
-            "sorted, readable, with a master"
+            [
+                ("a".into(), 0),
+                ("b".into(), 0),
+                ("b".into(), 1),
+                ("e".into(), 0)
+            ],
+            "sorted, readable, with an address"
         );
+        // Members are asked of each broker's master, else its first slave.
         assert_eq!(
             addrs.into_iter().collect::<Vec<_>>(),
-            ["10.0.0.1:10911", "10.0.0.2:10911"]
+            ["10.0.0.1:10911", "10.0.0.2:10911", "10.0.1.5:10911"]
         );
     }
 }
