@@ -139,14 +139,15 @@ pub async fn run(
             None => {}
         }
     } else {
+        // Topics, groups and offsets come from the master too (Java's SlaveSynchronize).
+        let sync = Arc::new(SlaveSync::new(processor.clone()));
+        background.spawn(sync.clone().run(shutdown.clone()));
         let slave = HaSlave::new(
             store.clone(),
             slave_settings,
             master_address(ha_master_address, registrar.clone()),
-            arrived_wakes_pulls(&processor),
+            on_replicated(&processor, sync),
         );
-        // Topics, groups and offsets come from the master too (Java's SlaveSynchronize).
-        background.spawn(Arc::new(SlaveSync::new(processor.clone())).run(shutdown.clone()));
         let (diverged, stop) = (diverged.clone(), stop_trigger.clone());
         let slave_shutdown = shutdown.clone();
         background.spawn(async move {
@@ -229,14 +230,20 @@ fn master_address(fixed: Option<String>, registrar: Arc<NamesrvRegistrar>) -> Ma
     Box::new(move || fixed.clone().or_else(|| registrar.master().ha_server_addr))
 }
 
-/// Replicated messages wake the pulls parked on their queues, as local sends do.
-fn arrived_wakes_pulls(processor: &Arc<BrokerProcessor>) -> Arrived {
+/// Replicated messages wake the pulls parked on their queues, as local sends do; one of a
+/// topic this slave does not know yet fetches the master's tables at once.
+fn on_replicated(processor: &Arc<BrokerProcessor>, sync: Arc<SlaveSync>) -> Arrived {
     let processor = Arc::downgrade(processor);
     Box::new(move |request| {
-        if let Some(processor) = processor.upgrade()
-            && request.is_consumable()
-        {
-            processor.messages_arrived(request.topic, request.queue_id, request.queue_offset + 1);
+        let Some(processor) = processor.upgrade() else {
+            return;
+        };
+        if !request.is_consumable() {
+            return;
+        }
+        processor.messages_arrived(request.topic, request.queue_id, request.queue_offset + 1);
+        if !processor.topics.contains(request.topic) {
+            sync.request_round();
         }
     })
 }

@@ -89,6 +89,8 @@ pub struct SlaveSync {
     pub master_check_interval: Duration,
     /// Per request to the master.
     pub request_timeout: Duration,
+    /// Asks for a round now (see [`SlaveSync::request_round`]).
+    wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for SlaveSync {
@@ -113,6 +115,7 @@ impl SlaveSync {
             interval: INTERVAL,
             master_check_interval: MASTER_CHECK_INTERVAL,
             request_timeout: REQUEST_TIMEOUT,
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -134,6 +137,7 @@ impl SlaveSync {
             let due = tokio::select! {
                 () = shutdown.wait() => return,
                 _ = rounds.tick() => true,
+                () = self.wake.notified() => true,
                 _ = checks.tick() => {
                     let now_seen = self.master_addr();
                     now_seen.is_some() && now_seen != last_seen
@@ -144,6 +148,13 @@ impl SlaveSync {
                 self.round().await;
             }
         }
+    }
+
+    /// Runs a round as soon as possible: replication brought a message of a topic this
+    /// slave does not know yet. Without it, a master lost within 10 s of creating a topic
+    /// would leave the slave unable to serve that topic's replicated messages.
+    pub fn request_round(&self) {
+        self.wake.notify_one();
     }
 
     /// One round, its outcome logged: a failure waits for the next round, as in Java.

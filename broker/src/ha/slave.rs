@@ -21,6 +21,8 @@ use crate::store::{MessageStore, StoreError};
 /// How long to wait before connecting again after a failure (Java: 5 s).
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a slave without a master address looks for one.
+const ADDRESS_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Timings of a slave (RocketMQ's `ha*` keys).
 #[derive(Debug, Clone)]
@@ -117,6 +119,7 @@ impl HaSlave {
                     end = self.session(&addr) => Some((addr, end)),
                 },
             };
+            let known = outcome.is_some();
             match outcome {
                 Some((_, Err(SessionEnd::Diverged(diverged)))) => {
                     tracing::error!(error = %diverged, "replication stopped");
@@ -127,9 +130,15 @@ impl HaSlave {
                 }
                 Some((_, Ok(()))) | None => {}
             }
+            // Without an address yet (registration pending), look again soon.
+            let pause = if known {
+                self.settings.reconnect_interval
+            } else {
+                self.settings.reconnect_interval.min(ADDRESS_POLL_INTERVAL)
+            };
             tokio::select! {
                 () = shutdown.wait() => return Ok(()),
-                () = tokio::time::sleep(self.settings.reconnect_interval) => {}
+                () = tokio::time::sleep(pause) => {}
             }
         }
     }
