@@ -188,12 +188,23 @@ fn commit_log_bytes(root: &Path, end: u64) -> Vec<u8> {
 
 /// Sends `count` messages from `tasks` concurrent senders; all must be SEND_OK.
 async fn send_all(producer: &Arc<Producer>, topic: &str, count: usize, tasks: usize) {
+    send_range(producer, topic, 0..count, tasks).await;
+}
+
+/// Sends messages numbered `range` from `tasks` concurrent senders; all must be SEND_OK.
+async fn send_range(
+    producer: &Arc<Producer>,
+    topic: &str,
+    range: std::ops::Range<usize>,
+    tasks: usize,
+) {
     let mut joins = Vec::new();
     for task in 0..tasks {
         let producer = producer.clone();
         let topic = topic.to_owned();
+        let range = range.clone();
         joins.push(tokio::spawn(async move {
-            for sequence in (task..count).step_by(tasks) {
+            for sequence in (range.start + task..range.end).step_by(tasks) {
                 let body = format!("message {sequence:07} {}", "x".repeat(700 + sequence % 400));
                 let result = producer
                     .send(Message::new(&topic, body.into_bytes()))
@@ -441,4 +452,216 @@ async fn a_slave_ahead_of_its_master_stops_and_names_both_offsets() {
     producer.shutdown().await;
     master.stop().await.unwrap();
     namesrv.stop().await;
+}
+
+const CHILD_ENV: &str = "BOLIDE_REPLICATION_CHILD";
+
+/// The child's side: an ASYNC_MASTER `broker-k` per the environment, until it is killed.
+#[test]
+#[ignore = "entry point of the master process that the kill -9 test starts and kills"]
+fn child_master() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (port, ha_port, namesrv, root) = (
+        parts[0].parse::<u16>().unwrap(),
+        parts[1].parse::<u16>().unwrap(),
+        parts[2].to_owned(),
+        PathBuf::from(parts[3]),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let main = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let ha = TcpListener::bind(("127.0.0.1", ha_port)).await.unwrap();
+        let config = BrokerConfig {
+            broker_cluster_name: "DefaultCluster".to_owned(),
+            broker_name: "broker-k".to_owned(),
+            broker_role: BrokerRole::AsyncMaster,
+            namesrv_addr: Some(namesrv),
+            broker_ip1: loopback,
+            broker_ip2: loopback,
+            listen_port: port,
+            store_path_root_dir: root,
+            mapped_file_size_commit_log_bytes: FILE_BYTES,
+            max_hash_slot_num: 50_000,
+            max_index_num: 200_000,
+            disk_max_used_space_ratio: 95,
+            disk_space_clean_forcibly_ratio: 95,
+            disk_space_warning_level_ratio: 95,
+            ..BrokerConfig::default()
+        };
+        let (_trigger, shutdown) = shutdown_channel();
+        let listeners = Listeners {
+            main,
+            fast: None,
+            ha: Some(ha),
+        };
+        bolide_broker::server::run(config, listeners, shutdown)
+            .await
+            .unwrap();
+    });
+}
+
+/// A master process, killed with SIGKILL when dropped.
+struct ChildMaster(std::process::Child);
+
+impl ChildMaster {
+    fn start(port: u16, ha_port: u16, namesrv: &str, root: &Path) -> ChildMaster {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["child_master", "--exact", "--ignored", "--nocapture"])
+            .env(
+                CHILD_ENV,
+                format!("{port}|{ha_port}|{namesrv}|{}", root.display()),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        ChildMaster(child)
+    }
+
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for ChildMaster {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn route_has_master(admin: &AdminClient, addr: &str) -> bool {
+    admin.route("TBW102").await.is_ok_and(|route| {
+        route
+            .broker_datas
+            .iter()
+            .any(|b| b.master_addr() == Some(addr))
+    })
+}
+
+/// Every delivery of every body, in arrival order.
+type Deliveries = Arc<std::sync::Mutex<Vec<String>>>;
+
+fn distinct(deliveries: &Deliveries) -> usize {
+    let all = deliveries.lock().unwrap();
+    all.iter().collect::<std::collections::BTreeSet<_>>().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consumers_carry_on_from_the_slave_when_the_master_is_killed() {
+    use bolide_client::consumer::{ConsumeFromWhere, ConsumeStatus, PushConsumer};
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let namesrv = start_namesrv(dir.path()).await;
+    let (port, ha_port) = (free_port(), free_port());
+    let master_addr = format!("127.0.0.1:{port}");
+    let root = dir.path().join("broker-k-master");
+    let master = ChildMaster::start(port, ha_port, &namesrv.addr, &root);
+    let admin = admin(&namesrv.addr);
+    wait_for("the master's registration", || {
+        route_has_master(&admin, &master_addr)
+    })
+    .await;
+    let mut spec = slave_spec("broker-k", &namesrv.addr, &master_node_stub(ha_port));
+    spec.port = 0;
+    let slave = start_node(dir.path(), spec).await;
+
+    let producer = Arc::new(start_producer(&namesrv.addr, "replication_kill").await);
+    send_all(&producer, "KillNine", 2_000, 8).await;
+    wait_for("the slave to have everything", || async {
+        let end = max_offset(&admin, &master_addr).await;
+        max_offset(&admin, &slave.addr).await == end
+    })
+    .await;
+
+    let deliveries: Deliveries = Arc::default();
+    let sink = deliveries.clone();
+    let consumer = PushConsumer::builder()
+        .namesrv_addr(&namesrv.addr)
+        .group("kill_nine_group")
+        .subscribe("KillNine", "*")
+        .consume_from_where(ConsumeFromWhere::FirstOffset)
+        .rebalance_interval(Duration::from_millis(500))
+        .persist_interval(Duration::from_millis(200))
+        .listener(move |messages| {
+            // Slowly enough that the kill lands in the middle of the backlog.
+            std::thread::sleep(Duration::from_millis(2));
+            let mut sink = sink.lock().unwrap();
+            for message in messages {
+                sink.push(String::from_utf8_lossy(&message.body).into_owned());
+            }
+            ConsumeStatus::Success
+        })
+        .build()
+        .unwrap();
+    consumer.start().await.unwrap();
+    wait_for("some messages consumed", || async {
+        distinct(&deliveries) >= 300
+    })
+    .await;
+    master.kill();
+    let at_kill = distinct(&deliveries);
+    assert!(at_kill < 2_000, "the kill came too late to test anything");
+
+    wait_for("every replicated message, from the slave", || async {
+        distinct(&deliveries) == 2_000
+    })
+    .await;
+
+    // The master returns on the same store and ports; consumption goes on there.
+    let master = ChildMaster::start(port, ha_port, &namesrv.addr, &root);
+    wait_for("the master's return", || {
+        route_has_master(&admin, &master_addr)
+    })
+    .await;
+    send_range(&producer, "KillNine", 2_000..2_500, 4).await;
+    wait_for("the messages sent after the return", || async {
+        distinct(&deliveries) == 2_500
+    })
+    .await;
+    let total = deliveries.lock().unwrap().len();
+    let duplicates = total - 2_500;
+    eprintln!("kill -9: {at_kill} consumed before the kill, {duplicates} delivered twice");
+    assert!(
+        duplicates <= 200,
+        "{duplicates} duplicates: more than the uncommitted window"
+    );
+    consumer.shutdown().await;
+    producer.shutdown().await;
+    slave.stop().await.unwrap();
+    drop(master);
+    namesrv.stop().await;
+}
+
+/// A stand-in [`Node`] carrying only the HA port, for [`slave_spec`].
+fn master_node_stub(ha_port: u16) -> Node {
+    let (trigger, _) = shutdown_channel();
+    Node {
+        addr: String::new(),
+        port: 0,
+        ha_port,
+        root: PathBuf::new(),
+        trigger,
+        task: tokio::spawn(async { Ok(()) }),
+    }
 }

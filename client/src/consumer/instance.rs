@@ -30,6 +30,9 @@ use crate::remoting::{
     InboundRequestHandler, RemotingClient, Shutdown, ShutdownTrigger, shutdown_channel, ticker,
 };
 
+/// The least time between two heartbeats triggered by refusals.
+const EARLY_HEARTBEAT_SPACING: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long a granted queue lock counts as held without renewal (Java
 /// `rebalance.lockMaxLiveTime`): well under the broker's 60 s expiry, so this member stops
 /// consuming before the broker could give the queue to another.
@@ -112,6 +115,9 @@ pub(super) struct Instance {
     owned: Mutex<HashMap<MessageQueue, PullTask>>,
     /// Broker addresses that accepted a heartbeat: sent UNREGISTER_CLIENT at shutdown.
     heartbeated: Mutex<HashSet<String>>,
+    /// When a broker's refusal last triggered an early heartbeat (see
+    /// [`Instance::heartbeat_after_refusal`]).
+    early_heartbeat: Mutex<Option<std::time::Instant>>,
     /// Orderly CLUSTERING: when the broker last granted each queue's lock to this member.
     locks: Mutex<HashMap<MessageQueue, Instant>>,
     /// Offset tables the broker told this member to adopt; taken by the background task.
@@ -151,6 +157,7 @@ impl Instance {
             pull_from: PullFromTable::default(),
             owned: Mutex::new(HashMap::new()),
             heartbeated: Mutex::new(HashSet::new()),
+            early_heartbeat: Mutex::new(None),
             locks: Mutex::new(HashMap::new()),
             resets: Mutex::new(Some(resets)),
         }
@@ -224,6 +231,20 @@ impl Instance {
             producer_data_set: Vec::new(),
         };
         RemotingCommand::request(RequestCode::HEART_BEAT, ExtFields::new()).with_body(data.encode())
+    }
+
+    /// A broker answered a pull with "no such subscription": it restarted (a master back
+    /// after a crash) and has not heard this group yet. Heartbeats go out now instead of at
+    /// the next 30 s tick, at most once a second.
+    pub async fn heartbeat_after_refusal(&self) {
+        {
+            let mut last = self.early_heartbeat.lock();
+            if last.is_some_and(|at| at.elapsed() < EARLY_HEARTBEAT_SPACING) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        self.heartbeat_all().await;
     }
 
     /// HEART_BEAT to every broker (masters and slaves) of every cached route.

@@ -247,6 +247,11 @@ pub(super) async fn fetch(
         }
         code => {
             tracing::warn!(?queue, code, "pull refused: {}", response.remark_text());
+            if code == ResponseCode::SUBSCRIPTION_NOT_EXIST
+                || code == ResponseCode::SUBSCRIPTION_NOT_LATEST
+            {
+                instance.heartbeat_after_refusal().await;
+            }
             Fetch::Failed
         }
     }
