@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::body::{BodyFactory, CHECK_PROPERTY};
 use super::run::{Recorder, Snapshot, Totals, human_time, per_second, report_until};
-use crate::producer::{MAX_MESSAGE_BYTES, Message, Producer, ProducerError, now_ms};
+use crate::producer::{MAX_MESSAGE_BYTES, Message, Producer, ProducerError, SendStatus, now_ms};
 
 /// RocketMQ's benchmark producer group.
 pub const PRODUCER_GROUP: &str = "benchmark_producer";
@@ -347,10 +347,20 @@ fn producer_line(last: &Snapshot, now: &Snapshot) -> String {
 }
 
 /// Records one send's outcome; true when the sender should pause before the next.
-fn record(recorder: &mut Recorder, outcome: Result<(), ProducerError>, began: Instant) -> bool {
+fn record(
+    recorder: &mut Recorder,
+    outcome: Result<SendStatus, ProducerError>,
+    began: Instant,
+) -> bool {
     match outcome {
-        Ok(()) => {
+        Ok(SendStatus::SendOk) => {
             recorder.succeeded(began.elapsed());
+            false
+        }
+        // Stored but not as promised (FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT,
+        // SLAVE_NOT_AVAILABLE): not a success for a benchmark of what is acknowledged.
+        Ok(status) => {
+            recorder.response_failed(|| format!("send status {status}"));
             false
         }
         // The broker answered, but not with success: RocketMQ's "Response Failed".
@@ -370,7 +380,7 @@ async fn sync_loop(producer: Producer, template: Arc<Template>, mut recorder: Re
     while let Some(ticket) = recorder.next_ticket() {
         let message = template.message(ticket);
         let began = Instant::now();
-        let outcome = producer.send(message).await.map(drop);
+        let outcome = producer.send(message).await.map(|r| r.send_status);
         if record(&mut recorder, outcome, began) {
             tokio::time::sleep(REQUEST_FAILURE_PAUSE).await;
         }
@@ -389,7 +399,7 @@ async fn async_loop(producer: Producer, template: Arc<Template>, mut recorder: R
         let send = producer.send_async(template.message(ticket));
         sends.spawn(async move {
             let began = Instant::now();
-            let outcome = send.await.map(drop);
+            let outcome = send.await.map(|r| r.send_status);
             drop(permit);
             (outcome, began)
         });
@@ -403,7 +413,7 @@ async fn async_loop(producer: Producer, template: Arc<Template>, mut recorder: R
     }
 }
 
-type AsyncOutcome = (Result<(), ProducerError>, Instant);
+type AsyncOutcome = (Result<SendStatus, ProducerError>, Instant);
 
 fn reap(recorder: &mut Recorder, finished: Result<AsyncOutcome, tokio::task::JoinError>) {
     match finished {
