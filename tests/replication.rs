@@ -67,8 +67,6 @@ async fn start_node(dir: &Path, spec: Spec<'_>) -> Node {
         .await
         .unwrap();
     let port = main.local_addr().unwrap().port();
-    let ha_port = ha.local_addr().unwrap().port();
-    let root = dir.join(format!("{}-{}", spec.name, spec.role.as_str()));
     let config = BrokerConfig {
         broker_cluster_name: "DefaultCluster".to_owned(),
         broker_name: spec.name.to_owned(),
@@ -78,7 +76,7 @@ async fn start_node(dir: &Path, spec: Spec<'_>) -> Node {
         broker_ip1: loopback,
         broker_ip2: loopback,
         listen_port: port,
-        store_path_root_dir: root.clone(),
+        store_path_root_dir: dir.join(format!("{}-{}", spec.name, spec.role.as_str())),
         mapped_file_size_commit_log_bytes: FILE_BYTES,
         max_hash_slot_num: 50_000,
         max_index_num: 200_000,
@@ -91,7 +89,15 @@ async fn start_node(dir: &Path, spec: Spec<'_>) -> Node {
         disk_space_warning_level_ratio: 95,
         ..BrokerConfig::default()
     };
-    let is_master = spec.role.is_master();
+    launch(config, main, ha)
+}
+
+/// Runs a broker with `config` on `main` (and, for a master, `ha`).
+fn launch(config: BrokerConfig, main: TcpListener, ha: TcpListener) -> Node {
+    let port = main.local_addr().unwrap().port();
+    let ha_port = ha.local_addr().unwrap().port();
+    let root = config.store_path_root_dir.clone();
+    let is_master = config.broker_role.is_master();
     let (trigger, shutdown) = shutdown_channel();
     let task = tokio::spawn(async move {
         let listeners = Listeners {
@@ -663,5 +669,156 @@ fn master_node_stub(ha_port: u16) -> Node {
         root: PathBuf::new(),
         trigger,
         task: tokio::spawn(async { Ok(()) }),
+    }
+}
+
+/// The key of a printed quickstart message: where it is stored, not its (repeated) body.
+fn stored_at(line: &str) -> String {
+    let field = |name: &str| {
+        let start = line
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+            + name.len();
+        line[start..].split(',').next().unwrap().to_owned()
+    };
+    format!(
+        "{}/{}/{}",
+        field("storeHost=/"),
+        field("queueId="),
+        field("queueOffset=")
+    )
+}
+
+/// conf/2m-2s-async as shipped (roles, ids, names), on free ports and a temporary store:
+/// quickstart producer and consumer through it, and the loss of broker-a's master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_2m_2s_async_layout_survives_the_loss_of_a_master() {
+    use bolide_client::quickstart::{run_consumer, run_producer};
+    const COUNT: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let (ns_dir_a, ns_dir_b) = (dir.path().join("ns-a"), dir.path().join("ns-b"));
+    std::fs::create_dir_all(&ns_dir_a).unwrap();
+    std::fs::create_dir_all(&ns_dir_b).unwrap();
+    let (namesrv_a, namesrv_b) = (
+        start_namesrv(&ns_dir_a).await,
+        start_namesrv(&ns_dir_b).await,
+    );
+    let namesrv = format!("{};{}", namesrv_a.addr, namesrv_b.addr);
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/2m-2s-async");
+    let mut nodes: std::collections::BTreeMap<String, Node> = Default::default();
+    for name in ["broker-a", "broker-b", "broker-a-s", "broker-b-s"] {
+        let mut config = BrokerConfig::load(&conf.join(format!("{name}.properties"))).unwrap();
+        let expect_slave = name.ends_with("-s");
+        assert_eq!(
+            config.broker_role == BrokerRole::Slave,
+            expect_slave,
+            "{name}"
+        );
+        assert_eq!(config.broker_id, i64::from(expect_slave), "{name}");
+        let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ha = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        config.namesrv_addr = Some(namesrv.clone());
+        config.listen_port = main.local_addr().unwrap().port();
+        config.broker_ip1 = loopback;
+        config.broker_ip2 = loopback;
+        config.store_path_root_dir = dir.path().join(name);
+        config.store_path_commit_log = None;
+        config.mapped_file_size_commit_log_bytes = FILE_BYTES;
+        config.max_hash_slot_num = 50_000;
+        config.max_index_num = 200_000;
+        config.disk_max_used_space_ratio = 95;
+        config.disk_space_clean_forcibly_ratio = 95;
+        config.disk_space_warning_level_ratio = 95;
+        if expect_slave {
+            let master = &nodes[name.trim_end_matches("-s")];
+            config.ha_master_address = Some(format!("127.0.0.1:{}", master.ha_port));
+        }
+        nodes.insert(name.to_owned(), launch(config, main, ha));
+    }
+    let admin = admin(&namesrv_a.addr);
+    wait_for("both masters with their slaves in the cluster", || async {
+        admin.cluster_info().await.is_ok_and(|info| {
+            info.broker_addr_table
+                .values()
+                .filter(|broker| broker.broker_addrs.len() == 2)
+                .count()
+                == 2
+        })
+    })
+    .await;
+
+    let mut sent = Vec::new();
+    run_producer(&namesrv, COUNT, &mut sent).await.unwrap();
+    let sent = String::from_utf8(sent).unwrap();
+    assert_eq!(sent.matches("sendStatus=SEND_OK").count(), COUNT, "{sent}");
+    assert!(sent.contains("brokerName=broker-a") && sent.contains("brokerName=broker-b"));
+    wait_caught_up(&admin, &nodes["broker-a"], &nodes["broker-a-s"]).await;
+
+    let master_a = nodes.remove("broker-a").unwrap();
+    let master_a_addr = master_a.addr.clone();
+    master_a.stop().await.unwrap();
+    let mut sent = Vec::new();
+    run_producer(&namesrv, COUNT, &mut sent).await.unwrap();
+    let sent = String::from_utf8(sent).unwrap();
+    assert_eq!(sent.matches("sendStatus=SEND_OK").count(), COUNT, "{sent}");
+    assert_eq!(sent.matches("brokerName=broker-b").count(), COUNT, "{sent}");
+
+    let out = Shared::default();
+    let watched = out.clone();
+    let all_printed = async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while watched.lines().len() < 2 * COUNT + 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut writer = out.clone();
+    run_consumer(&namesrv, &mut writer, all_printed)
+        .await
+        .unwrap();
+    let lines = out.lines();
+    let stored: std::collections::BTreeSet<String> =
+        lines[1..].iter().map(|line| stored_at(line)).collect();
+    assert_eq!(
+        stored.len(),
+        2 * COUNT,
+        "every message once: {}",
+        lines.len()
+    );
+    let from_a = stored
+        .iter()
+        .filter(|key| key.starts_with(&master_a_addr))
+        .count();
+    assert!(from_a > 0, "broker-a's messages come from its slave");
+
+    for (_, node) in nodes {
+        node.stop().await.unwrap();
+    }
+    namesrv_a.stop().await;
+    namesrv_b.stop().await;
+}
+
+/// A writer whose bytes the test reads while the consumer still runs.
+#[derive(Clone, Default)]
+struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Shared {
+    fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::io::Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
