@@ -666,3 +666,29 @@ async fn binary_requests_get_binary_responses() {
     assert!(response.remark_text().contains("Missing"));
     namesrv.stop().await;
 }
+
+/// Each 2m-2s layout's two name server files load without warnings, and its brokers register
+/// with exactly those two (bin/mqcluster starts them together).
+#[test]
+fn layout_name_server_files_match_their_brokers() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+    for layout in ["2m-2s-async", "2m-2s-sync"] {
+        let mut addrs = Vec::new();
+        for id in ["a", "b"] {
+            let path = conf.join(layout).join(format!("namesrv-{id}.properties"));
+            let (config, warnings) = NamesrvConfig::load(&path).unwrap();
+            assert!(warnings.is_empty(), "{}: {warnings:?}", path.display());
+            addrs.push(format!("127.0.0.1:{}", config.listen_port));
+        }
+        let expected = format!("namesrvAddr={}", addrs.join(";"));
+        for broker in ["broker-a", "broker-a-s", "broker-b", "broker-b-s"] {
+            let path = conf.join(layout).join(format!("{broker}.properties"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                text.contains(&expected),
+                "{} lacks {expected}",
+                path.display()
+            );
+        }
+    }
+}

@@ -21,10 +21,11 @@ fn broker_files() -> BTreeMap<PathBuf, Vec<PathBuf>> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 pending.push(path);
-            } else if path
-                .file_name()
-                .is_some_and(|name| name != "namesrv.properties")
-            {
+            } else if path.file_name().is_some_and(|name| {
+                // Name server files (namesrv.properties, a layout's namesrv-a/-b) are not
+                // broker files: tests/namesrv_cluster.rs loads those.
+                !name.to_string_lossy().starts_with("namesrv")
+            }) {
                 layouts.entry(dir.clone()).or_default().push(path);
             }
         }
