@@ -27,13 +27,21 @@ hosts=(nsrv master slave client)
 declare -A ip=([nsrv]=10.77.0.10 [master]=10.77.0.11 [slave]=10.77.0.12 [client]=10.77.0.20)
 pids=()
 
+remove_network() {
+    for host in "${hosts[@]}"; do
+        ip netns del "bolide-$host" 2>/dev/null || true
+        ip link del "v-$host" 2>/dev/null || true
+    done
+    ip link del bolide-br 2>/dev/null || true
+}
 cleanup() {
     for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for host in "${hosts[@]}"; do ip netns del "bolide-$host" 2>/dev/null || true; done
-    ip link del bolide-br 2>/dev/null || true
+    wait 2>/dev/null || true
+    remove_network
     rm -rf "$work"
 }
 trap cleanup EXIT
+remove_network
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 ip link add bolide-br type bridge
