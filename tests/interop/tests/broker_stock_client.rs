@@ -388,6 +388,8 @@ struct Cluster {
     stock: Option<StockRuntime>,
     probe: BrokerProbe,
     broker: Option<BrokerProcess>,
+    /// broker-a's slave, when a test starts one.
+    slave: Option<BrokerProcess>,
     namesrv: NamesrvProcess,
     driver: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -411,6 +413,7 @@ impl Cluster {
             stock: Some(StockRuntime::new(name)),
             probe,
             broker: Some(broker),
+            slave: None,
             namesrv,
             driver,
             _dir: dir,
@@ -562,9 +565,54 @@ impl Cluster {
         if let Some(stock) = self.stock.take() {
             stock.shutdown(&self.driver);
         }
+        if let Some(slave) = self.slave.take() {
+            slave.stop().expect("the slave stops cleanly");
+        }
         if let Some(broker) = self.broker.take() {
             broker.stop().expect("the broker stops cleanly");
         }
+    }
+
+    /// Starts broker-a's slave (brokerId 1), replicating from the master's HA port
+    /// (listenPort + 1, which the master binds itself).
+    fn start_slave(&mut self, store_dir: &std::path::Path) {
+        let master = self.broker.as_ref().unwrap().config();
+        let mut config = BrokerProcess::test_config(store_dir, &self.namesrv.addr);
+        config.broker_id = 1;
+        config.broker_role = bolide_broker::config::BrokerRole::Slave;
+        config.ha_master_address = Some(format!("127.0.0.1:{}", master.ha_listen_port()));
+        self.slave = Some(BrokerProcess::start_with(config).expect("slave starts"));
+    }
+
+    /// Waits until the slave's queues of `topic` reach as far as the master's.
+    fn wait_for_slave(&self, topic: &str) {
+        let (master, slave) = (
+            self.broker_addr(),
+            self.slave.as_ref().unwrap().addr.clone(),
+        );
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let caught_up = self.driver.block_on(async {
+                for queue_id in 0..QUEUES {
+                    let on_master = self.probe.max_offset(&master, topic, queue_id).await;
+                    if self.probe.max_offset(&slave, topic, queue_id).await != on_master {
+                        return false;
+                    }
+                }
+                true
+            });
+            if caught_up {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the slave did not catch up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the master; the slave stays.
+    fn stop_master(&mut self) {
+        let master = self.broker.take().unwrap();
+        master.stop().expect("the master stops cleanly");
     }
 }
 
@@ -876,5 +924,31 @@ fn consumer_offsets_survive_a_broker_restart() {
     received.assert_exactly_once(&new);
     drop(received);
     cluster.stop_producer(producer);
+    cluster.stop();
+}
+
+/// The stock client's consumer reads a master's replicated messages from its slave once the
+/// master is gone (the route then holds only brokerId 1), each exactly once.
+#[test]
+fn a_stock_consumer_reads_replicated_messages_from_the_slave() {
+    const COUNT: u64 = 500;
+    let _serial = serial();
+    let mut cluster = Cluster::start("replica");
+    let slave_dir = tempfile::tempdir().expect("tempdir");
+    cluster.start_slave(slave_dir.path());
+    let topic = "ReplicaTopic";
+    let producer = cluster.start_producer("replica-producer");
+    cluster.send(&producer, topic, 0..COUNT, |_| "TagA");
+    cluster.stop_producer(producer);
+    cluster.wait_for_slave(topic);
+    cluster.stop_master();
+
+    let recorder = Recorder::new(topic);
+    let expected: BTreeSet<u64> = (0..COUNT).collect();
+    let consumer = cluster.start_consumer("replica-group", topic, "*", &recorder, 0, None);
+    let arrived = recorder.wait_for_all(&expected, WAIT);
+    cluster.stop_consumer(consumer);
+    arrived.unwrap_or_else(|report| panic!("from the slave {report}"));
+    recorder.received().assert_exactly_once(&expected);
     cluster.stop();
 }
