@@ -62,7 +62,7 @@ struct Spec<'a> {
 
 async fn start_node(dir: &Path, spec: Spec<'_>) -> Node {
     let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let main = TcpListener::bind(("127.0.0.1", spec.port)).await.unwrap();
+    let (main, fast) = bind_with_vip(spec.port).await;
     let ha = TcpListener::bind(("127.0.0.1", spec.ha_port))
         .await
         .unwrap();
@@ -89,11 +89,36 @@ async fn start_node(dir: &Path, spec: Spec<'_>) -> Node {
         disk_space_warning_level_ratio: 95,
         ..BrokerConfig::default()
     };
-    launch(config, main, ha)
+    launch(config, (main, fast), ha)
 }
 
-/// Runs a broker with `config` on `main` (and, for a master, `ha`).
-fn launch(config: BrokerConfig, main: TcpListener, ha: TcpListener) -> Node {
+/// A main listener on `port` (any free one when 0) and, where free, its VIP port (− 2):
+/// a slave fetches its master's tables there, and in a test full of brokers on random ports
+/// that port must not be some other broker's.
+async fn bind_with_vip(port: u16) -> (TcpListener, Option<TcpListener>) {
+    if port != 0 {
+        let main = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let fast = TcpListener::bind(("127.0.0.1", port - 2)).await.ok();
+        return (main, fast);
+    }
+    for _ in 0..100 {
+        let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let Some(vip) = main.local_addr().unwrap().port().checked_sub(2) else {
+            continue;
+        };
+        if let Ok(fast) = TcpListener::bind(("127.0.0.1", vip)).await {
+            return (main, Some(fast));
+        }
+    }
+    panic!("no free pair of ports two apart");
+}
+
+/// Runs a broker with `config` on `main` (and its VIP port), and, for a master, `ha`.
+fn launch(
+    config: BrokerConfig,
+    (main, fast): (TcpListener, Option<TcpListener>),
+    ha: TcpListener,
+) -> Node {
     let port = main.local_addr().unwrap().port();
     let ha_port = ha.local_addr().unwrap().port();
     let root = config.store_path_root_dir.clone();
@@ -102,7 +127,7 @@ fn launch(config: BrokerConfig, main: TcpListener, ha: TcpListener) -> Node {
     let task = tokio::spawn(async move {
         let listeners = Listeners {
             main,
-            fast: None,
+            fast,
             ha: is_master.then_some(ha),
         };
         bolide_broker::server::run(config, listeners, shutdown)
@@ -715,7 +740,7 @@ async fn the_2m_2s_async_layout_survives_the_loss_of_a_master() {
             "{name}"
         );
         assert_eq!(config.broker_id, i64::from(expect_slave), "{name}");
-        let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (main, fast) = bind_with_vip(0).await;
         let ha = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
         config.namesrv_addr = Some(namesrv.clone());
@@ -734,7 +759,7 @@ async fn the_2m_2s_async_layout_survives_the_loss_of_a_master() {
             let master = &nodes[name.trim_end_matches("-s")];
             config.ha_master_address = Some(format!("127.0.0.1:{}", master.ha_port));
         }
-        nodes.insert(name.to_owned(), launch(config, main, ha));
+        nodes.insert(name.to_owned(), launch(config, (main, fast), ha));
     }
     let admin = admin(&namesrv_a.addr);
     wait_for("both masters with their slaves in the cluster", || async {

@@ -191,12 +191,16 @@ impl SlaveSync {
         master: &str,
     ) -> Result<(String, MasterTables), SlaveSyncError> {
         if let Some(vip) = vip_addr(master) {
+            // Whatever goes wrong there (nothing listening, or something else listening
+            // that refuses the requests), the main port is the master for certain.
             match self.fetch(&vip).await {
                 Ok(tables) => return Ok((vip, tables)),
                 Err(SlaveSyncError::Remoting(error)) if unreachable(&error) => {
                     tracing::debug!(%error, master, "the master's VIP port does not answer; using its main port");
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, master, "the master's VIP port failed; using its main port");
+                }
             }
         }
         let tables = self.fetch(master).await?;
