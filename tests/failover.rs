@@ -11,7 +11,6 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,7 +22,7 @@ use bolide_client::producer::{Message, Producer, SendStatus};
 use bolide_client::remoting::shutdown_channel;
 use tokio::net::TcpListener;
 
-use common::{WAIT_LIMIT, start_broker, start_namesrv, wait_for};
+use common::{ChildProcess, WAIT_LIMIT, free_port, start_broker, start_namesrv, wait_for};
 
 const CHILD_ENV: &str = "BOLIDE_FAILOVER_CHILD";
 
@@ -186,40 +185,10 @@ fn child_broker() {
     });
 }
 
-/// A broker process, killed when dropped so that a failing test leaves nothing behind.
-struct ChildBroker(Child);
-
-impl ChildBroker {
-    fn start(port: u16, namesrv: &str, dir: &Path) -> ChildBroker {
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args(["child_broker", "--exact", "--ignored", "--nocapture"])
-            .env(CHILD_ENV, format!("{port}|{namesrv}|{}", dir.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        ChildBroker(child)
-    }
-
-    fn kill(mut self) {
-        self.0.kill().unwrap(); // SIGKILL
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for ChildBroker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The broker process of `child_broker`, serving `broker-b` on `port`.
+fn start_child_broker(port: u16, namesrv: &str, dir: &Path) -> ChildProcess {
+    let spec = format!("{port}|{namesrv}|{}", dir.display());
+    ChildProcess::start("child_broker", CHILD_ENV, &spec)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -229,7 +198,7 @@ async fn killing_one_of_two_masters_moves_sends_to_the_other_and_loses_nothing()
     let broker_a = start_broker(dir.path(), "broker-a", &namesrv.addr, |_| {}).await;
     let port_b = free_port();
     let store_b = dir.path().join("broker-b");
-    let broker_b = ChildBroker::start(port_b, &namesrv.addr, &store_b);
+    let broker_b = start_child_broker(port_b, &namesrv.addr, &store_b);
     let client = common::namesrv_client();
     wait_for("broker-b's registration", || async {
         client
@@ -308,7 +277,7 @@ async fn killing_one_of_two_masters_moves_sends_to_the_other_and_loses_nothing()
 
     // broker-b comes back on the same store: together the two brokers hold every
     // acknowledged message, and a new group reads them all.
-    let broker_b = ChildBroker::start(port_b, &namesrv.addr, &store_b);
+    let broker_b = start_child_broker(port_b, &namesrv.addr, &store_b);
     wait_for("broker-b back in the route", || async {
         client
             .route(&namesrv.addr, "BrokerFailover")

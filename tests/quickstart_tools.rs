@@ -7,41 +7,14 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bolide_client::quickstart::{self, run_consumer, run_producer};
 
-use common::{Cluster, WAIT_LIMIT};
+use common::{Cluster, Shared, WAIT_LIMIT};
 
 /// Messages the producer sends in these tests (Java's example sends 1000).
 const COUNT: usize = 40;
-
-/// A writer whose bytes the test reads while the consumer still runs.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Shared {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl Write for Shared {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// `SendResult [sendStatus=SEND_OK, msgId=…, offsetMsgId=…, messageQueue=MessageQueue
 /// [topic=TopicTest, brokerName=…, queueId=…], queueOffset=…]`: (queue id, queue offset).

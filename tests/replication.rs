@@ -25,7 +25,7 @@ use bolide_client::remoting::{ShutdownTrigger, shutdown_channel};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use common::{start_namesrv, wait_for};
+use common::{ChildProcess, Shared, free_port, start_namesrv, wait_for};
 
 const FILE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -539,43 +539,10 @@ fn child_master() {
     });
 }
 
-/// A master process, killed with SIGKILL when dropped.
-struct ChildMaster(std::process::Child);
-
-impl ChildMaster {
-    fn start(port: u16, ha_port: u16, namesrv: &str, root: &Path) -> ChildMaster {
-        let child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["child_master", "--exact", "--ignored", "--nocapture"])
-            .env(
-                CHILD_ENV,
-                format!("{port}|{ha_port}|{namesrv}|{}", root.display()),
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        ChildMaster(child)
-    }
-
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for ChildMaster {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The master process of `child_master`.
+fn start_child_master(port: u16, ha_port: u16, namesrv: &str, root: &Path) -> ChildProcess {
+    let spec = format!("{port}|{ha_port}|{namesrv}|{}", root.display());
+    ChildProcess::start("child_master", CHILD_ENV, &spec)
 }
 
 async fn route_has_master(admin: &AdminClient, addr: &str) -> bool {
@@ -607,7 +574,7 @@ async fn consumers_carry_on_from_the_slave_when_the_master_is_killed() {
     let (port, ha_port) = (free_port(), free_port());
     let master_addr = format!("127.0.0.1:{port}");
     let root = dir.path().join("broker-k-master");
-    let master = ChildMaster::start(port, ha_port, &namesrv.addr, &root);
+    let master = start_child_master(port, ha_port, &namesrv.addr, &root);
     let admin = admin(&namesrv.addr);
     wait_for("the master's registration", || {
         route_has_master(&admin, &master_addr)
@@ -660,7 +627,7 @@ async fn consumers_carry_on_from_the_slave_when_the_master_is_killed() {
     .await;
 
     // The master returns on the same store and ports; consumption goes on there.
-    let master = ChildMaster::start(port, ha_port, &namesrv.addr, &root);
+    let master = start_child_master(port, ha_port, &namesrv.addr, &root);
     wait_for("the master's return", || {
         route_has_master(&admin, &master_addr)
     })
@@ -821,29 +788,4 @@ async fn the_2m_2s_async_layout_survives_the_loss_of_a_master() {
     }
     namesrv_a.stop().await;
     namesrv_b.stop().await;
-}
-
-/// A writer whose bytes the test reads while the consumer still runs.
-#[derive(Clone, Default)]
-struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Shared {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl std::io::Write for Shared {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -163,3 +163,68 @@ impl Cluster {
         self.namesrv.stop().await;
     }
 }
+
+/// A free port on 127.0.0.1 (bound, read, released): for a server started later on it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// This test binary run again as a child process executing only the ignored test `entry`,
+/// told what to do through the environment variable `key`; killed (SIGKILL) when dropped,
+/// so that a failing test leaves nothing behind.
+pub struct ChildProcess(std::process::Child);
+
+impl ChildProcess {
+    pub fn start(entry: &str, key: &str, value: &str) -> ChildProcess {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([entry, "--exact", "--ignored", "--nocapture"])
+            .env(key, value)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        ChildProcess(child)
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A writer whose bytes a test reads while the writer is still in use.
+#[derive(Clone, Default)]
+pub struct Shared(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Shared {
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::io::Write for Shared {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
