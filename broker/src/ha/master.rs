@@ -74,10 +74,6 @@ impl HaMaster {
         master
     }
 
-    pub fn tracker(&self) -> &ReplicaTracker {
-        &self.tracker
-    }
-
     /// SYNC_MASTER: waits until a slave has `end_offset` (grouped with every other waiting
     /// send; see [`ReplicaTracker`]).
     pub async fn wait_replicated(&self, end_offset: u64) -> Result<(), ReplicaWaitError> {
