@@ -60,7 +60,9 @@ on() { local host="$1"; shift; ip netns exec "bolide-$host" "$@"; }
 start() { # host name command...
     local host="$1" name="$2"
     shift 2
-    on "$host" env BOLIDE_PID_DIR="$work/run-$name" "$@" > "$work/$name.log" 2>&1 &
+    # Not through `on`: $! must be the server itself (ip and env exec into it), not a
+    # subshell, so that killing it kills the server.
+    ip netns exec "bolide-$host" env BOLIDE_PID_DIR="$work/run-$name" "$@" > "$work/$name.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 300); do
         grep -q "boot success" "$work/$name.log" && return 0
@@ -132,6 +134,12 @@ fi
 
 echo "== 3. the master is killed; a new group reads everything from the slave"
 kill -9 "${pids[1]}"
+for _ in $(seq 50); do
+    kill -0 "${pids[1]}" 2>/dev/null || break
+    sleep 0.1
+done
+if kill -0 "${pids[1]}" 2>/dev/null; then fail "the master survived SIGKILL"; fi
+[[ -z $(max_offset "${ip[master]}") ]] || fail "the master still answers after SIGKILL"
 expected=$(grep -c "Receive\|sendStatus=" "$work/producer.log" || true)
 [[ $role == SYNC_MASTER ]] && expected=$((expected + $(grep -c "sendStatus=" "$work/cut.log" || true)))
 on client env NAMESRV_ADDR="$namesrv" timeout 40 "$tools_bin" Consumer > "$work/consumer.log" 2>&1 || true
