@@ -155,12 +155,12 @@ fn master_spec(name: &str, namesrv: &str, role: BrokerRole) -> Spec<'static> {
     }
 }
 
-fn slave_spec(name: &str, namesrv: &str, master: &Node) -> Spec<'static> {
+fn slave_spec(name: &str, namesrv: &str, master_ha_port: u16) -> Spec<'static> {
     Spec {
         name: leak(name),
         role: BrokerRole::Slave,
         namesrv: leak(namesrv),
-        master_ha: Some(format!("127.0.0.1:{}", master.ha_port)),
+        master_ha: Some(format!("127.0.0.1:{master_ha_port}")),
         port: 0,
         ha_port: 0,
     }
@@ -259,7 +259,11 @@ async fn async_master_replicates_every_byte() {
         master_spec("broker-a", &namesrv.addr, BrokerRole::AsyncMaster),
     )
     .await;
-    let slave = start_node(dir.path(), slave_spec("broker-a", &namesrv.addr, &master)).await;
+    let slave = start_node(
+        dir.path(),
+        slave_spec("broker-a", &namesrv.addr, master.ha_port),
+    )
+    .await;
     let admin = admin(&namesrv.addr);
     wait_for("the master's route", || async {
         admin.route("TBW102").await.is_ok()
@@ -330,7 +334,11 @@ async fn sync_master_acknowledges_only_what_the_slave_has() {
         master_spec("broker-s", &namesrv.addr, BrokerRole::SyncMaster),
     )
     .await;
-    let slave = start_node(dir.path(), slave_spec("broker-s", &namesrv.addr, &master)).await;
+    let slave = start_node(
+        dir.path(),
+        slave_spec("broker-s", &namesrv.addr, master.ha_port),
+    )
+    .await;
     let admin = admin(&namesrv.addr);
     wait_for("the master's route", || async {
         admin.route("TBW102").await.is_ok()
@@ -401,7 +409,11 @@ async fn a_stopped_slave_catches_up_after_restart() {
         master_spec("broker-c", &namesrv.addr, BrokerRole::AsyncMaster),
     )
     .await;
-    let slave = start_node(dir.path(), slave_spec("broker-c", &namesrv.addr, &master)).await;
+    let slave = start_node(
+        dir.path(),
+        slave_spec("broker-c", &namesrv.addr, master.ha_port),
+    )
+    .await;
     let admin = admin(&namesrv.addr);
     wait_for("the master's route", || async {
         admin.route("TBW102").await.is_ok()
@@ -414,7 +426,7 @@ async fn a_stopped_slave_catches_up_after_restart() {
     let slave_port = slave.port;
     slave.stop().await.unwrap();
     send_all(&producer, "CatchUp", 3_000, 8).await;
-    let mut spec = slave_spec("broker-c", &namesrv.addr, &master);
+    let mut spec = slave_spec("broker-c", &namesrv.addr, master.ha_port);
     spec.port = slave_port;
     let slave = start_node(dir.path(), spec).await;
     let end = wait_caught_up(&admin, &master, &slave).await;
@@ -435,7 +447,11 @@ async fn a_slave_ahead_of_its_master_stops_and_names_both_offsets() {
         master_spec("broker-d", &namesrv.addr, BrokerRole::AsyncMaster),
     )
     .await;
-    let slave = start_node(dir.path(), slave_spec("broker-d", &namesrv.addr, &master)).await;
+    let slave = start_node(
+        dir.path(),
+        slave_spec("broker-d", &namesrv.addr, master.ha_port),
+    )
+    .await;
     let admin = admin(&namesrv.addr);
     wait_for("the master's route", || async {
         admin.route("TBW102").await.is_ok()
@@ -470,7 +486,11 @@ async fn a_slave_ahead_of_its_master_stops_and_names_both_offsets() {
     let master_end = max_offset(&admin, &master.addr).await;
     assert!(master_end < slave_end);
 
-    let slave = start_node(dir.path(), slave_spec("broker-d", &namesrv.addr, &master)).await;
+    let slave = start_node(
+        dir.path(),
+        slave_spec("broker-d", &namesrv.addr, master.ha_port),
+    )
+    .await;
     let outcome = tokio::time::timeout(Duration::from_secs(30), slave.task)
         .await
         .expect("the slave stops by itself")
@@ -580,9 +600,7 @@ async fn consumers_carry_on_from_the_slave_when_the_master_is_killed() {
         route_has_master(&admin, &master_addr)
     })
     .await;
-    let mut spec = slave_spec("broker-k", &namesrv.addr, &master_node_stub(ha_port));
-    spec.port = 0;
-    let slave = start_node(dir.path(), spec).await;
+    let slave = start_node(dir.path(), slave_spec("broker-k", &namesrv.addr, ha_port)).await;
 
     let producer = Arc::new(start_producer(&namesrv.addr, "replication_kill").await);
     send_all(&producer, "KillNine", 2_000, 8).await;
@@ -649,19 +667,6 @@ async fn consumers_carry_on_from_the_slave_when_the_master_is_killed() {
     slave.stop().await.unwrap();
     drop(master);
     namesrv.stop().await;
-}
-
-/// A stand-in [`Node`] carrying only the HA port, for [`slave_spec`].
-fn master_node_stub(ha_port: u16) -> Node {
-    let (trigger, _) = shutdown_channel();
-    Node {
-        addr: String::new(),
-        port: 0,
-        ha_port,
-        root: PathBuf::new(),
-        trigger,
-        task: tokio::spawn(async { Ok(()) }),
-    }
 }
 
 /// The key of a printed quickstart message: where it is stored, not its (repeated) body.
